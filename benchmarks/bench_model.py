@@ -1,0 +1,97 @@
+"""Model throughput and peak memory: forward and forward+backward clips/s, small and paper configurations.
+
+Each configuration runs in its own process so that its peak memory (resident set on CPU, allocated memory on CUDA)
+is its own. Backbone weights are random: pretrained weights change no timing (and cannot be downloaded here).
+
+    python benchmarks/bench_model.py [--device cpu|cuda] [--batch 16] [--steps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+CONFIGS = {
+    "small (quick profile: ViT-Tiny, 112 px)": dict(backbone="vit_tiny_patch16_224", img_size=112),
+    "paper (ViT-B/16, 224 px)": dict(backbone="vit_base_patch16_224.augreg_in21k", img_size=224),
+}
+
+
+def measure(name: str, device: str, batch: int, steps: int) -> dict:
+    import torch
+
+    from mpt_utils.model import build_variant
+    from mpt_utils.runtime import select_precision
+
+    cfg = CONFIGS[name]
+    dev = torch.device(device)
+    precision = select_precision(dev)
+    model = build_variant("mpt", pretrained=False, num_frames=16, **cfg).to(dev)
+    size = cfg["img_size"]
+    dyn = torch.rand(batch, 3, size, size, device=dev)
+    clip = torch.randint(0, 256, (batch, 16, 3, size, size), dtype=torch.uint8, device=dev)
+    target = torch.randint(0, 5, (batch,), device=dev)
+    optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-4)
+    autocast = torch.autocast(dev.type, dtype=precision.dtype) if precision.dtype else torch.autocast(
+        dev.type, enabled=False)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    def forward():
+        with torch.no_grad(), autocast:
+            model(dyn, clip)
+
+    def train_step():
+        with autocast:
+            loss = torch.nn.functional.cross_entropy(model(dyn, clip).float(), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+    result = {"config": name, "device": device, "precision": precision.name, "batch": batch}
+    for label, fn in [("forward", forward), ("forward+backward", train_step)]:
+        for _ in range(2):  # warm-up: allocator, kernel selection
+            fn()
+        sync()
+        start = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        sync()
+        result[f"{label} clips/s"] = batch * steps / (time.perf_counter() - start)
+    if dev.type == "cuda":
+        result["peak memory (GiB)"] = torch.cuda.max_memory_allocated() / 2**30
+    else:
+        result["peak memory (GiB)"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # KiB on Linux
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.device, args.batch, args.steps)))
+        return
+    rows = []
+    for name in CONFIGS:
+        out = subprocess.run([sys.executable, __file__, "--one", name, "--device", args.device, "--batch",
+                              str(args.batch), "--steps", str(args.steps)], capture_output=True, text=True, check=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print("MPT (K=5, r=8, T=16), random backbone weights (timing only)")
+    print(f"{'configuration':42} {'device':6} {'prec':5} {'fwd clips/s':>12} {'fwd+bwd clips/s':>16} {'peak GiB':>9}")
+    for r in rows:
+        print(f"{r['config']:42} {r['device']:6} {r['precision']:5} {r['forward clips/s']:12.1f} "
+              f"{r['forward+backward clips/s']:16.1f} {r['peak memory (GiB)']:9.2f}")
+
+
+if __name__ == "__main__":
+    main()

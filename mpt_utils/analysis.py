@@ -1,0 +1,230 @@
+"""Looking inside trained models: CLS features, t-SNE and Grad-CAM (the paper's Figs. 8 and 9).
+
+Grad-CAM for a ViT with prompts: the target layer is the last block's first norm layer; its
+output ``A`` has one row per token ``[CLS, p_1..p_K, v_1..v_N]``. Only the ``N`` patch rows form
+the map; CLS and the K prompts are skipped, so they can never leak into it::
+
+    weights_c = mean over patches of dScore/dA[patch, c]        (B, D)
+    cam       = ReLU( sum_c weights_c * A[patch, c] )            (B, N) -> (B, gh, gw)
+    upsampled to the input size, scaled to [0, 1] per image      (B, H, W)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import Sample
+from .model import MPT, build_variant
+from .train import TrainConfig, predict, prepare_inputs
+from .train.loso import _fold_name
+
+# --- features and t-SNE --------------------------------------------------------------------------
+
+
+def extract_features(
+    model: MPT,
+    samples: Sequence[Sample],
+    config: TrainConfig,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> dict[str, np.ndarray]:
+    """Final CLS features ``(N, D)``, logits ``(N, C)`` and predictions ``(N,)`` of ``model``.
+
+    Inputs are preprocessed as in training (cached). For the LOSO t-SNE prefer the held-out
+    features a training run saved (:attr:`LOSOResult.features`): there every sample is embedded
+    by the fold model that never saw it.
+    """
+    from .runtime import select_precision
+
+    device = torch.device(device)
+    inputs = prepare_inputs(samples, config, cache_dir, progress=progress)
+    model = model.to(device)
+    logits, features = predict(model, inputs, np.arange(len(samples)), batch_size, device,
+                               select_precision(device, "fp32"))
+    return {"features": features, "logits": logits, "predictions": logits.argmax(1)}
+
+
+def tsne(features: np.ndarray, seed: int = 0, perplexity: float | None = None) -> np.ndarray:
+    """2-D t-SNE embedding ``(N, 2)`` of ``features`` ``(N, D)``; reproducible for a seed.
+
+    ``perplexity`` defaults to ``min(30, (N - 1) / 3)`` (at least 1), so tiny sets work.
+    """
+    from sklearn.manifold import TSNE
+
+    features = np.asarray(features, dtype=np.float64)
+    n = len(features)
+    if n < 3:
+        raise ValueError(f"t-SNE needs at least 3 points, got {n}")
+    if perplexity is None:
+        perplexity = max(1.0, min(30.0, (n - 1) / 3.0))
+    if perplexity >= n:
+        raise ValueError(f"perplexity ({perplexity}) must be below the number of points ({n})")
+    return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                random_state=seed).fit_transform(features)
+
+
+def plot_tsne(embedding: np.ndarray, labels: Sequence[str], classes: Sequence[str],
+              markers: Sequence[str] | None = None, ax=None, title: str = ""):
+    """Scatter an embedding coloured by class; ``markers`` (e.g. the fold) picks the marker shape."""
+    import matplotlib.pyplot as plt
+
+    ax = ax or plt.gca()
+    labels = np.asarray(labels)
+    shapes = "o^sDvP*Xh<>p"
+    marker_of = {m: shapes[i % len(shapes)] for i, m in enumerate(sorted(set(markers)))} if markers is not None else {}
+    colours = plt.get_cmap("tab10")
+    for ci, cls in enumerate(classes):
+        for m in (sorted(marker_of) if markers is not None else [None]):
+            mask = labels == cls
+            if m is not None:
+                mask &= np.asarray(markers) == m
+            if mask.any():
+                ax.scatter(*embedding[mask].T, s=18, color=colours(ci), marker=marker_of.get(m, "o"),
+                           label=cls if m in (None, sorted(marker_of)[0]) else None, alpha=0.8)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.legend(fontsize=7, loc="best")
+    return ax
+
+
+# --- Grad-CAM ------------------------------------------------------------------------------------
+
+
+def _target_layer(model: nn.Module) -> nn.Module:
+    """The last block's first norm layer of an MPT model or a plain timm ViT."""
+    last = model.blocks[-1]
+    return last.block.norm1 if hasattr(last, "block") else last.norm1
+
+
+def grad_cam(
+    model: nn.Module,
+    dynamic_image: torch.Tensor,
+    magnified_clip: torch.Tensor | None = None,
+    target: int | Sequence[int] | None = None,
+) -> np.ndarray:
+    """Grad-CAM maps ``(B, H, W)`` in [0, 1] for an :class:`MPT` model or a plain timm ViT.
+
+    Parameters
+    ----------
+    model: MPT (called as ``model(dynamic_image, magnified_clip)``) or a timm VisionTransformer
+        with a classifier head (called as ``model(dynamic_image)``).
+    dynamic_image: ``(B, 3, H, W)``, the model's usual input.
+    magnified_clip: ``(B, T, 3, H, W)`` for MPT variants with motion prompts.
+    target: class index per image (or one for all); ``None``: the predicted class.
+    """
+    layer = _target_layer(model)
+    captured: dict[str, torch.Tensor] = {}
+
+    def hook(_module, _inputs, output):
+        if not output.requires_grad:  # a fully frozen model: make the activations a leaf
+            output = output.detach().requires_grad_(True)
+        captured["activations"] = output
+        return output
+
+    handle = layer.register_forward_hook(hook)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            logits = model(dynamic_image, magnified_clip) if isinstance(model, MPT) else model(dynamic_image)
+            if target is None:
+                idx = logits.argmax(dim=1)
+            else:
+                idx = torch.as_tensor(target, device=logits.device).expand(logits.shape[0])
+            score = logits.gather(1, idx.view(-1, 1)).sum()
+            activations = captured["activations"]
+            (grads,) = torch.autograd.grad(score, activations)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    skip = model.num_prefix_tokens + (model.num_prompts if isinstance(model, MPT) else 0)
+    patch_grid = (model.backbone if isinstance(model, MPT) else model).patch_embed.grid_size
+    a, g = activations[:, skip:].detach(), grads[:, skip:]
+    if a.shape[1] != patch_grid[0] * patch_grid[1]:
+        raise RuntimeError(f"expected {patch_grid[0] * patch_grid[1]} patch tokens, got {a.shape[1]}")
+    weights = g.mean(dim=1, keepdim=True)  # (B, 1, D)
+    cam = F.relu((weights * a).sum(dim=-1)).view(-1, 1, *patch_grid)
+    cam = F.interpolate(cam.float(), size=dynamic_image.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    return normalise_maps(cam).cpu().numpy()
+
+
+def normalise_maps(cam: torch.Tensor) -> torch.Tensor:
+    """Scale each map ``(B, H, W)`` to [0, 1] (an all-zero map stays zero)."""
+    flat = cam.flatten(1)
+    lo = flat.min(dim=1).values.view(-1, 1, 1)
+    span = (flat.max(dim=1).values.view(-1, 1, 1) - lo).clamp_min(1e-12)
+    return (cam - lo) / span
+
+
+def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:
+    """Blend a map ``(H, W)`` in [0, 1] over an RGB image ``(H, W, 3)``; returns uint8."""
+    import matplotlib
+
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(np.asarray(image) * 255.0, 0, 255).astype(np.uint8)
+    heat = (matplotlib.colormaps["jet"](np.clip(cam, 0, 1))[..., :3] * 255).astype(np.float32)
+    return np.clip((1 - alpha) * image.astype(np.float32) + alpha * heat, 0, 255).astype(np.uint8)
+
+
+# --- models from a results folder ----------------------------------------------------------------
+
+
+def load_run_config(out_dir: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a run folder by :func:`~mpt_utils.train.run_loso`."""
+    saved = json.loads((Path(out_dir) / "config.json").read_text())["config"]
+    saved["classes"] = tuple(saved["classes"])
+    return TrainConfig(**saved)
+
+
+def load_fold_model(
+    out_dir: str | Path, subject: str, samples: Sequence[Sample] | None = None,
+    cache_dir: str | Path | None = None, progress: bool = True,
+) -> MPT:
+    """The trained model of one LOSO fold, rebuilt from its saved trainable tensors.
+
+    When the fold has no saved weights (a run made elsewhere, or deleted files), the fold is
+    re-trained on its training subjects (``samples`` needed) and a message says so.
+    """
+    from safetensors.torch import load_file
+
+    from .data import label_indices, loso_splits
+    from .runtime import seed_everything, select_device
+    from .train import train_fold
+
+    out_dir = Path(out_dir)
+    config = load_run_config(out_dir)
+    seed_everything(config.seed)  # the same initial weights as the run's template
+    model = build_variant(config.variant, **config.model_kwargs(len(config.classes)))
+    weights = out_dir / "folds" / _fold_name(subject) / "trainable.safetensors"
+    if weights.exists():
+        state = load_file(str(weights))
+        _, unexpected = model.load_state_dict(state, strict=False)
+        missing = sorted({n for n, p in model.named_parameters() if p.requires_grad} - set(state))
+        if unexpected or missing:
+            raise RuntimeError(f"{weights} does not match the run's model (missing {missing[:3]}, "
+                               f"unexpected {unexpected[:3]})")
+        return model.eval()
+    if samples is None:
+        raise FileNotFoundError(f"{weights} does not exist; pass the samples to re-train the fold")
+    print(f"No saved model for fold {subject} in {out_dir}: re-training it on its training subjects.")
+    folds = {s: (tr, te) for s, tr, te in loso_splits(samples)}
+    if subject not in folds:
+        raise ValueError(f"unknown fold {subject!r}; folds are {sorted(folds)}")
+    fold_no = sorted(folds).index(subject)
+    device = select_device(config.device)
+    inputs = prepare_inputs(samples, config, cache_dir, progress=progress)
+    labels = label_indices(samples, config.classes)
+    trained, _, _ = train_fold(model, inputs, labels, folds[subject][0], config, device,
+                               config.seed + fold_no, subject=subject, progress=progress)
+    return trained.cpu().eval()

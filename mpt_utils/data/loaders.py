@@ -1,0 +1,406 @@
+"""Loaders for CASME II, SAMM and SMIC-HS as their owners distribute them.
+
+Each loader takes the folder a user gets from the dataset's owners and returns a list of
+:class:`~mpt_utils.data.samples.Sample`. Nothing is decoded here: frames are read later by
+:func:`~mpt_utils.data.clips.read_clip`.
+
+Real-world quirks handled (each has a test with a fixture in the real layout):
+
+- CASME II: ``.xlsx`` sheet or a CSV export, both sheet versions (extra unnamed columns, column
+  names with or without spaces), apex cells holding ``"/"`` (estimated as the middle frame,
+  flagged on the sample and reported), action units such as ``"4+L10"``;
+- SAMM: title rows above the header row, zero-padded subjects (``"006"``), grayscale frames;
+- SMIC-HS: no spreadsheet: labels from folder names, no apex (the middle frame, flagged);
+- frames as ``.jpg``, ``.bmp`` or ``.png``, numbers that do not start at 1.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .samples import DEFAULT_SCHEME, Sample, apply_scheme
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".png")
+_DIGITS = re.compile(r"(\d+)(?!.*\d)")
+
+
+class DatasetError(ValueError):
+    """A dataset folder or sheet is not what the loader expects; the message says what to do."""
+
+
+# --- frames --------------------------------------------------------------------------------------
+
+
+def frame_number(path: Path) -> int:
+    """The frame number in a file name: the last run of digits (``reg_img46.jpg`` -> 46)."""
+    match = _DIGITS.search(path.stem)
+    if match is None:
+        raise DatasetError(f"cannot read a frame number from the file name {path}")
+    return int(match.group(1))
+
+
+def list_frames(folder: Path) -> tuple[tuple[Path, ...], tuple[int, ...]]:
+    """All image files of ``folder`` sorted by frame number, and those numbers."""
+    if not folder.is_dir():
+        raise DatasetError(f"frame folder {folder} does not exist")
+    files = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise DatasetError(
+            f"frame folder {folder} holds no frames ({', '.join(IMAGE_SUFFIXES)} expected)"
+        )
+    pairs = sorted((frame_number(p), p) for p in files)
+    numbers = [n for n, _ in pairs]
+    if len(set(numbers)) != len(numbers):
+        raise DatasetError(f"frame folder {folder} has two files with the same frame number")
+    return tuple(p for _, p in pairs), tuple(numbers)
+
+
+def _check_span(where: str, folder: Path, numbers: Sequence[int], onset: int, offset: int) -> None:
+    if not numbers[0] <= onset <= offset <= numbers[-1]:
+        raise DatasetError(
+            f"{where}: onset {onset} / offset {offset} lie outside the frames present in {folder} "
+            f"({numbers[0]}..{numbers[-1]}); check the sheet row against the frames on disk, "
+            "or load with errors='skip' to leave such rows out"
+        )
+
+
+# --- sheets --------------------------------------------------------------------------------------
+
+
+def _norm_column(name: object) -> str:
+    return re.sub(r"[^a-z]", "", str(name).lower())
+
+
+def _read_table(path: Path, header_marker: str | None = None):
+    """Read an ``.xlsx``/``.xls``/``.csv`` sheet as strings; find the header row by a marker."""
+    import pandas as pd
+
+    reader = pd.read_csv if path.suffix.lower() == ".csv" else pd.read_excel
+    try:
+        raw = reader(path, header=None, dtype=str)
+    except Exception as exc:
+        raise DatasetError(f"cannot read the coding sheet {path}: {exc}") from exc
+    header_row = 0
+    if header_marker is not None:
+        marker = _norm_column(header_marker)
+        hits = [i for i, row in raw.iterrows() if marker in {_norm_column(v) for v in row.values}]
+        if not hits:
+            raise DatasetError(f"coding sheet {path} has no header row with a {header_marker!r} column")
+        header_row = hits[0]
+    table = raw.iloc[header_row + 1 :].copy()
+    table.columns = [_norm_column(c) for c in raw.iloc[header_row].values]
+    table = table.loc[:, [c for c in table.columns if c and c != "nan" and not c.startswith("unnamed")]]
+    return table.dropna(how="all").reset_index(drop=True)
+
+
+def _column(table, path: Path, *names: str) -> str:
+    for name in names:
+        if _norm_column(name) in table.columns:
+            return _norm_column(name)
+    raise DatasetError(
+        f"coding sheet {path} has no column {names[0]!r} (columns found: {list(table.columns)})"
+    )
+
+
+def _find_sheet(root: Path, patterns: Sequence[str], what: str) -> Path:
+    for pattern in patterns:
+        found = sorted(p for p in root.glob(pattern) if not p.name.startswith(("~$", ".")))
+        if found:
+            return found[0]
+    raise DatasetError(
+        f"no {what} coding sheet found in {root} (looked for {', '.join(patterns)}); "
+        "put the sheet from the dataset's download next to its frames folder"
+    )
+
+
+def _check_root(root: str | Path, name: str) -> Path:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(
+            f"{name} root {root} does not exist; download the dataset from its owners and pass "
+            "the folder that holds its coding sheet (or set MPT_DATA_ROOT)"
+        )
+    return root
+
+
+def _int_cell(value: object, where: str, column: str) -> int | None:
+    """Parse a frame-number cell; ``None`` for the "/" or "-1" of an uncoded apex."""
+    text = str(value).strip()
+    if text in {"/", "-", "-1", "", "nan", "None"}:
+        return None
+    try:
+        return int(float(text))
+    except ValueError:
+        raise DatasetError(f"{where}: cannot read {column} {text!r} as a frame number") from None
+
+
+def _estimate_apex(onset: int, offset: int) -> int:
+    return (onset + offset) // 2
+
+
+def _report_estimated(dataset: str, samples: Sequence[Sample]) -> None:
+    n = sum(s.apex_estimated for s in samples)
+    if n:
+        warnings.warn(
+            f"{dataset}: {n} sample(s) have no coded apex; the middle frame between onset and "
+            "offset stands in for it (Sample.apex_estimated is True for them)",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
+def _rows_to_samples(
+    rows: list[dict], dataset: str, fps: float, cropped: bool, errors: str
+) -> list[Sample]:
+    """Turn parsed sheet rows into samples, checking folders and frame spans."""
+    if errors not in {"raise", "skip"}:
+        raise ValueError("errors must be 'raise' or 'skip'")
+    samples, skipped = [], []
+    for row in rows:
+        try:
+            if not row["folder"].is_dir():
+                raise DatasetError(
+                    f"{row['where']}: no frame folder at {row['folder']}; the sheet names a clip the "
+                    "frames download does not have (wrong root, or an incomplete download)"
+                )
+            paths, numbers = list_frames(row["folder"])
+            onset, offset = row["onset"], row["offset"]
+            _check_span(row["where"], row["folder"], numbers, onset, offset)
+            apex = row["apex"]
+            estimated = apex is None or not onset <= apex <= offset
+            if estimated:
+                apex = _estimate_apex(onset, offset)
+            samples.append(
+                Sample(
+                    dataset=dataset,
+                    subject=row["subject"],
+                    clip=row["clip"],
+                    frame_paths=paths,
+                    frame_numbers=numbers,
+                    onset=onset,
+                    apex=apex,
+                    offset=offset,
+                    emotion=row["emotion"],
+                    label=row["emotion"],
+                    fps=fps,
+                    action_units=row.get("aus", ""),
+                    cropped=cropped,
+                    apex_estimated=estimated,
+                )
+            )
+        except DatasetError as exc:
+            if errors == "raise":
+                raise
+            skipped.append(str(exc))
+    if skipped:
+        warnings.warn(
+            f"{dataset}: skipped {len(skipped)} sheet row(s): " + "; ".join(skipped[:5]),
+            UserWarning,
+            stacklevel=3,
+        )
+    _report_estimated(dataset, samples)
+    return samples
+
+
+def _frames_dir(root: Path, preferred: Sequence[str], holds: str) -> Path:
+    """The folder holding the subject folders: a preferred name, else any child that holds them."""
+    for name in preferred:
+        if (root / name).is_dir():
+            return root / name
+    candidates = [root] + sorted(p for p in root.iterdir() if p.is_dir())
+    for folder in candidates:
+        if any(folder.glob(holds)):
+            return folder
+    raise DatasetError(
+        f"no frames folder found under {root}: expected one of {list(preferred)} or a folder "
+        f"holding {holds!r}"
+    )
+
+
+def _is_cropped_folder(folder: Path) -> bool:
+    """Cropped downloads say so in the frames folder's name or its parent's (SMIC_all_cropped/HS)."""
+    return any("crop" in part.lower() for part in (folder.name, folder.parent.name))
+
+
+# --- CASME II ------------------------------------------------------------------------------------
+
+
+def load_casme2(root: str | Path, errors: str = "raise", dataset: str = "casme2") -> list[Sample]:
+    """Load CASME II (all emotions; apply a class scheme with :func:`load_dataset`).
+
+    ``root`` holds the coding sheet ``CASME2-coding-*.xlsx`` (or a CSV export) and a frames
+    folder: ``Cropped/`` (used as is), ``CASME2_RAW_selected/`` (face-cropped on reading) or any
+    folder holding ``subNN/<Filename>/``. ``errors='skip'`` leaves out (and reports) sheet rows
+    whose frames are missing or do not cover onset..offset.
+    """
+    root = _check_root(root, "CASME II")
+    sheet = _find_sheet(root, ["CASME2-coding-*.xlsx", "CASME2-coding-*.csv", "CASME2*coding*.*"], "CASME II")
+    table = _read_table(sheet, header_marker="Filename")
+    c_subject = _column(table, sheet, "Subject")
+    c_file = _column(table, sheet, "Filename")
+    c_onset = _column(table, sheet, "OnsetFrame")
+    c_apex = _column(table, sheet, "ApexFrame")
+    c_offset = _column(table, sheet, "OffsetFrame")
+    c_emotion = _column(table, sheet, "Estimated Emotion", "Emotion")
+    c_aus = next((c for c in ("actionunits", "aus", "au") if c in table.columns), None)
+    frames = _frames_dir(root, ["Cropped", "CASME2_RAW_selected", "CASME2-RAW"], "sub*/*")
+    rows = []
+    for i, r in table.iterrows():
+        where = f"{sheet.name} row {i + 2}"
+        subject_no = _int_cell(r[c_subject], where, "Subject")
+        if subject_no is None:
+            raise DatasetError(f"{where}: the Subject cell is empty")
+        subject, clip = f"sub{subject_no:02d}", str(r[c_file]).strip()
+        onset = _int_cell(r[c_onset], where, "OnsetFrame")
+        offset = _int_cell(r[c_offset], where, "OffsetFrame")
+        if onset is None or offset is None:
+            raise DatasetError(f"{where}: onset or offset frame is missing")
+        rows.append(
+            dict(
+                where=f"{where} ({subject}/{clip})",
+                folder=frames / subject / clip,
+                subject=subject,
+                clip=clip,
+                onset=onset,
+                apex=_int_cell(r[c_apex], where, "ApexFrame"),
+                offset=offset,
+                emotion=str(r[c_emotion]).strip(),
+                aus="" if c_aus is None else str(r[c_aus]).strip(),
+            )
+        )
+    cropped = frames.name == "Cropped" or _is_cropped_folder(frames)
+    return _rows_to_samples(rows, dataset, 200.0, cropped, errors)
+
+
+# --- SAMM ----------------------------------------------------------------------------------------
+
+
+def load_samm(root: str | Path, errors: str = "raise") -> list[Sample]:
+    """Load SAMM (all emotions).
+
+    ``root`` holds ``SAMM_Micro_FACS_Codes_v2.xlsx`` (title rows above the header are skipped)
+    and ``SAMM_CROP/`` (used as is) or ``SAMM/`` (face-cropped on reading), with frames in
+    ``<subject>/<Filename>/``. Subjects keep their zero padding (``"006"``).
+    """
+    root = _check_root(root, "SAMM")
+    sheet = _find_sheet(root, ["SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx", "SAMM*.csv"], "SAMM")
+    table = _read_table(sheet, header_marker="Filename")
+    c_subject = _column(table, sheet, "Subject")
+    c_file = _column(table, sheet, "Filename")
+    c_onset = _column(table, sheet, "Onset Frame")
+    c_apex = _column(table, sheet, "Apex Frame")
+    c_offset = _column(table, sheet, "Offset Frame")
+    c_emotion = _column(table, sheet, "Estimated Emotion", "Emotion")
+    c_aus = next((c for c in ("actionunits", "aus") if c in table.columns), None)
+    frames = _frames_dir(root, ["SAMM_CROP", "SAMM"], "*/*_*")
+    rows = []
+    for i, r in table.iterrows():
+        where = f"{sheet.name} row {i + 2}"
+        clip = str(r[c_file]).strip()
+        raw_subject = str(r[c_subject]).strip()
+        subject = f"{int(float(raw_subject)):03d}" if raw_subject.replace(".", "").isdigit() else raw_subject
+        folder = frames / subject / clip
+        if not folder.is_dir() and (frames / clip).is_dir():
+            folder = frames / clip  # some copies are flat: SAMM/<Filename>/
+        onset = _int_cell(r[c_onset], where, "Onset Frame")
+        offset = _int_cell(r[c_offset], where, "Offset Frame")
+        if onset is None or offset is None:
+            raise DatasetError(f"{where}: onset or offset frame is missing")
+        rows.append(
+            dict(
+                where=f"{where} ({subject}/{clip})",
+                folder=folder,
+                subject=subject,
+                clip=clip,
+                onset=onset,
+                apex=_int_cell(r[c_apex], where, "Apex Frame"),
+                offset=offset,
+                emotion=str(r[c_emotion]).strip(),
+                aus="" if c_aus is None else str(r[c_aus]).strip(),
+            )
+        )
+    cropped = frames.name == "SAMM_CROP" or _is_cropped_folder(frames)
+    return _rows_to_samples(rows, "samm", 200.0, cropped, errors)
+
+
+# --- SMIC-HS -------------------------------------------------------------------------------------
+
+
+def load_smic(root: str | Path, errors: str = "raise") -> list[Sample]:
+    """Load SMIC-HS from ``HS/`` (or its parent): ``sN/micro/<emotion>/<clip>/`` frames.
+
+    SMIC has no coding sheet: the emotion is the folder name, onset and offset are the first
+    and last frames, and the apex is the middle frame (``apex_estimated`` is True).
+    """
+    root = _check_root(root, "SMIC")
+    hs = root if any(root.glob("s*/micro")) else next(iter(sorted(root.glob("**/HS"))), None)
+    if hs is None or not any(hs.glob("s*/micro")):
+        raise DatasetError(
+            f"no SMIC-HS layout under {root}: expected HS/sN/micro/<positive|negative|surprise>/<clip>/"
+        )
+    rows = []
+    for clip_dir in sorted(hs.glob("s*/micro/*/*")):
+        if not clip_dir.is_dir():
+            continue
+        subject, emotion = clip_dir.parts[-4], clip_dir.parts[-2]
+        try:
+            _, numbers = list_frames(clip_dir)
+        except DatasetError:
+            if errors == "raise":
+                raise
+            continue
+        rows.append(
+            dict(
+                where=f"SMIC {subject}/{emotion}/{clip_dir.name}",
+                folder=clip_dir,
+                subject=subject,
+                clip=clip_dir.name,
+                onset=numbers[0],
+                apex=None,
+                offset=numbers[-1],
+                emotion=emotion,
+            )
+        )
+    if not rows:
+        raise DatasetError(f"no clip folders found under {hs}/sN/micro/<emotion>/")
+    return _rows_to_samples(rows, "smic", 100.0, _is_cropped_folder(hs), errors)
+
+
+# --- one entry point -----------------------------------------------------------------------------
+
+LOADERS = {
+    "casme2": load_casme2,
+    "samm": load_samm,
+    "smic": load_smic,
+    "synthetic": lambda root, errors="raise": load_casme2(root, errors=errors, dataset="synthetic"),
+}
+
+
+def load_dataset(
+    name: str, root: str | Path, classes: str | None = None, errors: str = "raise"
+) -> list[Sample]:
+    """Load a dataset and label it under a class scheme.
+
+    Parameters
+    ----------
+    name: ``"casme2"``, ``"samm"``, ``"smic"`` or ``"synthetic"`` (the generated set, which uses
+        the CASME II layout and loader).
+    root: the dataset folder (see each loader).
+    classes: class scheme (``"casme2"``, ``"samm"``, ``"smic"``, ``"megc2019"``); ``None`` uses the
+        dataset's own. Emotions outside the scheme are dropped with a reported count.
+    errors: ``"raise"`` (default) or ``"skip"`` for sheet rows that do not match the frames.
+    """
+    if name not in LOADERS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
+    samples = LOADERS[name](root, errors=errors)
+    return apply_scheme(samples, classes or DEFAULT_SCHEME[name])
+
+
+def frame_index(sample: Sample, frame_no: float) -> float:
+    """Position of a (possibly fractional) frame number in ``sample.frame_paths``."""
+    return float(np.interp(frame_no, sample.frame_numbers, np.arange(len(sample.frame_numbers))))

@@ -1,0 +1,26 @@
+"""The MPT model on timm: prompts, adapters, the wrapper with its variants, and accounting."""
+
+from .accounting import count_macs, count_parameters, unfused_attention, variant_table
+from .adapters import AdaptedBlock, Bottleneck, GroupAdapter
+from .backbone import PretrainedWeightsError, create_backbone, normalisation, weights_help
+from .mpt import MPT, VARIANTS, Variant, build_variant
+from .prompts import MotionPromptGenerator
+
+__all__ = [
+    "MPT",
+    "VARIANTS",
+    "AdaptedBlock",
+    "Bottleneck",
+    "GroupAdapter",
+    "MotionPromptGenerator",
+    "PretrainedWeightsError",
+    "Variant",
+    "build_variant",
+    "count_macs",
+    "count_parameters",
+    "create_backbone",
+    "normalisation",
+    "unfused_attention",
+    "variant_table",
+    "weights_help",
+]

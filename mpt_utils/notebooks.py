@@ -1,0 +1,150 @@
+"""Run the tutorial's notebooks headlessly, in order, with papermill: the project's main job.
+
+::
+
+    python -m mpt_utils.notebooks                   # every notebook, quick profile, offline
+    python -m mpt_utils.notebooks --only 03 05      # some of them
+    python -m mpt_utils.notebooks --profile paper --data-root /data/CASME2 --weights vit.safetensors
+
+Executed notebooks go to ``<output>/notebooks/``; each notebook writes its figures and runs to
+``<output>/<notebook name>/``. On a failure the runner stops, prints the failing cell's traceback
+and the path of the partly executed notebook, and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from .profiles import PROFILES
+from .runtime import REPO_ROOT, work_dir
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """Numbered notebooks (``NN_name.ipynb``) of ``folder`` in order, filtered by ``only`` prefixes."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebook folder {folder} does not exist")
+    notebooks = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if only:
+        wanted = {o.zfill(2) if o.isdigit() else o for o in only}
+        notebooks = [p for p in notebooks if p.name[:2] in wanted or p.stem in wanted]
+        missing = wanted - {p.name[:2] for p in notebooks} - {p.stem for p in notebooks}
+        if missing:
+            raise ValueError(f"no notebook matches {sorted(missing)} in {folder}")
+    if not notebooks:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return notebooks
+
+
+def notebook_parameters(args: argparse.Namespace, output_root: Path) -> dict:
+    """The papermill parameters every notebook declares in its ``parameters`` cell."""
+    return {
+        "profile": args.profile,
+        "output_root": str(output_root),
+        "data_root": str(Path(args.data_root).resolve()) if args.data_root else None,
+        "dataset": args.dataset,
+        "weights": str(Path(args.weights).resolve()) if args.weights else None,
+        "pretrained": False if args.no_pretrained else None,
+        "interactive": False,
+    }
+
+
+def run_notebook(path: Path, output: Path, parameters: dict, timeout: int | None) -> float:
+    """Execute one notebook with papermill; return its wall time in seconds."""
+    import papermill as pm
+
+    start = time.perf_counter()
+    pm.execute_notebook(
+        str(path),
+        str(output),
+        parameters=parameters,
+        cwd=str(path.parent),
+        kernel_name="python3",
+        progress_bar={"desc": path.stem, "leave": False},
+        execution_timeout=timeout,
+    )
+    return time.perf_counter() - start
+
+
+def print_summary(rows: list[tuple[str, str, float | None]]) -> None:
+    width = max(len(r[0]) for r in rows)
+    print(f"\n{'notebook'.ljust(width)}  status    seconds")
+    for name, status, seconds in rows:
+        secs = f"{seconds:7.1f}" if seconds is not None else "      -"
+        print(f"{name.ljust(width)}  {status:<8}  {secs}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m mpt_utils.notebooks",
+        description="Execute the MPT tutorial notebooks in order with papermill.",
+    )
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="quick",
+                        help="ci: tiny (tests); quick: offline CPU, synthetic data (default); "
+                        "paper: ViT-B/16 pretrained, 224 px, full LOSO, GPU")
+    parser.add_argument("--only", nargs="+", metavar="NN",
+                        help="run only these notebooks, by number (03) or name (03_eulerian_magnification)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="output folder (default: outputs/); executed notebooks go to OUTPUT/notebooks/")
+    parser.add_argument("--data-root", default=None,
+                        help="a real dataset's folder (default: $MPT_DATA_ROOT, else the synthetic set)")
+    parser.add_argument("--dataset", default=None, choices=["casme2", "samm", "smic", "synthetic"],
+                        help="which dataset --data-root holds (default: casme2 with a root, else synthetic)")
+    parser.add_argument("--weights", default=None,
+                        help="a local backbone checkpoint (.safetensors/.pth/.npz), loaded through timm")
+    parser.add_argument("--no-pretrained", action="store_true",
+                        help="random backbone weights (with --profile paper: a timing run, labelled as such)")
+    parser.add_argument("--notebooks-dir", type=Path, default=REPO_ROOT / "notebooks",
+                        help="where the notebooks are (default: the repository's notebooks/)")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.weights and args.no_pretrained:
+        print("error: --weights and --no-pretrained contradict each other", file=sys.stderr)
+        return 2
+    output_root = (args.output or work_dir() / "outputs").resolve()
+    try:
+        notebooks = find_notebooks(args.notebooks_dir, args.only)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    executed = output_root / "notebooks"
+    executed.mkdir(parents=True, exist_ok=True)
+    os.environ["MPT_HEADLESS"] = "1"  # inherited by the kernels: notebooks show static figures
+    parameters = notebook_parameters(args, output_root)
+    print(f"Running {len(notebooks)} notebook(s), profile {args.profile}, outputs in {output_root}")
+    rows: list[tuple[str, str, float | None]] = []
+    for i, path in enumerate(notebooks):
+        target = executed / path.name
+        try:
+            seconds = run_notebook(path, target, parameters, args.timeout)
+        except Exception as exc:  # papermill's PapermillExecutionError carries the cell's traceback
+            rows.append((path.stem, "FAILED", None))
+            rows.extend((p.stem, "not run", None) for p in notebooks[i + 1 :])
+            print_summary(rows)
+            cell = getattr(exc, "exec_count", None)
+            print(f"\n{path.name} failed" + (f" in cell [{cell}]" if cell is not None else "") + ":",
+                  file=sys.stderr)
+            if hasattr(exc, "traceback"):
+                print("\n".join(exc.traceback), file=sys.stderr)
+            else:
+                print(f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            print(f"\nThe partly executed notebook is {target}", file=sys.stderr)
+            return 1
+        rows.append((path.stem, "ok", seconds))
+    print_summary(rows)
+    print(f"\nExecuted notebooks: {executed}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""Figures the notebooks share: filmstrips, difference images, confusion matrices, class bars.
+
+Each function draws into new (or given) matplotlib axes and returns the figure; notebooks pass
+it to :meth:`mpt_utils.session.NotebookSession.save`, which labels, saves and shows it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def filmstrip(frames: np.ndarray, titles: Sequence[str] | None = None, highlight: dict[int, str] | None = None,
+              width: float = 1.6, suptitle: str = ""):
+    """One row of frames ``(T, H, W, 3)``; ``highlight`` maps a frame index to a coloured label."""
+    import matplotlib.pyplot as plt
+
+    frames = np.asarray(frames)
+    fig, axes = plt.subplots(1, len(frames), figsize=(width * len(frames), width * 1.25), squeeze=False)
+    for i, (ax, frame) in enumerate(zip(axes[0], frames)):
+        ax.imshow(frame, cmap="gray" if frame.ndim == 2 else None)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        title = titles[i] if titles is not None else str(i)
+        if highlight and i in highlight:
+            ax.set_title(f"{title}\n{highlight[i]}", fontsize=8, color="crimson")
+            for spine in ax.spines.values():
+                spine.set_edgecolor("crimson")
+                spine.set_linewidth(2)
+        else:
+            ax.set_title(title, fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def difference_image(a: np.ndarray, b: np.ndarray, gain: float = 8.0) -> np.ndarray:
+    """``b - a`` shown around mid-grey, multiplied by ``gain``: uint8 ``(H, W, 3)``."""
+    diff = (np.asarray(b, np.float32) - np.asarray(a, np.float32)) * gain + 128.0
+    return np.clip(diff, 0, 255).astype(np.uint8)
+
+
+def confusion_matrix_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], title: str = ""):
+    """Row-normalised confusion matrix with counts (the paper's Fig. 4 style)."""
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(confusion, dtype=float)
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.1 * len(classes) + 1.5, 1.0 * len(classes) + 1.2))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            ax.text(j, i, f"{rates[i, j]:.2f}\n({int(counts[i, j])})", ha="center", va="center",
+                    fontsize=7, color="white" if rates[i, j] > 0.6 else "black")
+    ax.set_xticks(range(len(classes)), classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def per_class_bars(per_class: dict[str, dict[str, float]], others: dict[str, dict[str, dict[str, float]]] | None = None,
+                   title: str = ""):
+    """Per-class recall (accuracy within the class) as bars (the paper's Fig. 6 style).
+
+    ``per_class``: ``{class: {"recall": ...}}`` of the main run; ``others``: more runs by name.
+    """
+    import matplotlib.pyplot as plt
+
+    runs = {"MPT": per_class, **(others or {})}
+    classes = list(per_class)
+    width = 0.8 / len(runs)
+    fig, ax = plt.subplots(figsize=(1.2 * len(classes) + 2, 3))
+    for k, (name, scores) in enumerate(runs.items()):
+        ax.bar(np.arange(len(classes)) + k * width, [scores[c]["recall"] for c in classes], width, label=name)
+    ax.set_xticks(np.arange(len(classes)) + width * (len(runs) - 1) / 2, classes, fontsize=8)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("class accuracy (recall)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def pipeline_figure():
+    """The MPT pipeline as a block diagram (the paper's Fig. 2, simplified)."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import FancyBboxPatch
+
+    fig, ax = plt.subplots(figsize=(11, 3.4))
+    ax.set_xlim(0, 11)
+    ax.set_ylim(0.35, 3.85)
+    ax.axis("off")
+    boxes = {
+        "clip": (0.1, 1.5, "ME clip\nT=16 frames\nonset..offset", "#e8e8e8"),
+        "rank": (2.2, 2.5, "rank pooling\n(dynamic image)", "#cfe2f3"),
+        "evm": (2.2, 0.5, "Eulerian\nmagnification", "#d9ead3"),
+        "patch": (4.4, 2.5, "patch embed\n+ positions", "#cfe2f3"),
+        "gauss": (4.4, 0.5, "temporal Gaussian\ntokenization (K)", "#d9ead3"),
+        "vit": (6.6, 1.5, "frozen ViT\n[CLS, prompts, patches]\n+ group adapters", "#fce5cd"),
+        "head": (8.9, 1.5, "linear head\non CLS", "#f4cccc"),
+    }
+    for x, y, text, colour in boxes.values():
+        ax.add_patch(FancyBboxPatch((x, y), 1.9, 0.9, boxstyle="round,pad=0.05", fc=colour, ec="0.3"))
+        ax.text(x + 0.95, y + 0.45, text, ha="center", va="center", fontsize=8)
+    arrows = [("clip", "rank"), ("clip", "evm"), ("rank", "patch"), ("evm", "gauss"),
+              ("patch", "vit"), ("gauss", "vit"), ("vit", "head")]
+    for a, b in arrows:
+        xa, ya = boxes[a][0] + 1.95, boxes[a][1] + 0.45
+        xb, yb = boxes[b][0] - 0.05, boxes[b][1] + 0.45
+        ax.annotate("", (xb, yb), (xa, ya), arrowprops=dict(arrowstyle="->", color="0.3"))
+    ax.text(5.5, 3.7, "trainable: Gaussian tokenization, group adapters, head (about 5.5 M parameters); "
+            "frozen: the ViT (86 M)", ha="center", fontsize=8, color="0.25")
+    return fig

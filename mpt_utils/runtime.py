@@ -1,0 +1,193 @@
+"""Seeds, device and precision selection, and where we are running (Colab, papermill, CI).
+
+Every notebook and command line calls :func:`seed_everything` and :func:`select_device` from
+here, so the rules live in one place:
+
+- device: CUDA first, then Apple's MPS, then the CPU;
+- precision: automatic mixed precision on CUDA (bfloat16 where the GPU supports it, float16 with
+  a gradient scaler otherwise), float32 elsewhere.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import platform
+import random
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+#: The repository's public address: the Colab cells and badges of every notebook use it, and a
+#: test checks that they agree with this constant. A fork changes it here (and in the notebooks).
+REPO_URL = "https://github.com/mpt-tutorial/mpt-tutorial"
+
+#: Environment variable that points the loaders at the real datasets (see README).
+DATA_ROOT_ENV = "MPT_DATA_ROOT"
+
+#: Where the repository lives when it is installed in editable mode (notebooks/, data/ ...).
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+#: Environment variable for the working folder that holds outputs/, data/synthetic-*/ and
+#: data/cache/ (the Colab cells point it at Google Drive so that nothing is lost on disconnect).
+HOME_ENV = "MPT_HOME"
+
+
+def work_dir() -> Path:
+    """The working folder: ``$MPT_HOME``, else the repository (editable install), else ``~/mpt-tutorial``."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    if (REPO_ROOT / "notebooks").is_dir() and os.access(REPO_ROOT, os.W_OK):
+        return REPO_ROOT
+    return Path.home() / "mpt-tutorial"
+
+
+def seed_everything(seed: int = 0, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and PyTorch (CPU and CUDA) with ``seed``.
+
+    With ``deterministic=True`` PyTorch is asked for deterministic algorithms where they exist
+    (``warn_only``: a GPU op without one warns rather than fails), so that a CPU run with a fixed
+    seed repeats bit for bit.
+    """
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+
+
+def select_device(preference: str = "auto"):
+    """Return a :class:`torch.device`: ``"auto"`` picks CUDA, then MPS, then CPU.
+
+    Parameters
+    ----------
+    preference:
+        ``"auto"``, or an explicit ``"cuda"``, ``"cuda:1"``, ``"mps"`` or ``"cpu"``. An explicit
+        device that is not available raises :class:`RuntimeError` instead of silently running
+        somewhere else.
+    """
+    import torch
+
+    if preference == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(preference)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {preference!r} was asked for but CUDA is not available here; "
+            "use device='auto' or 'cpu' (on Colab: Runtime > Change runtime type > GPU)."
+        )
+    if device.type == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise RuntimeError(f"device {preference!r} was asked for but MPS is not available here.")
+    return device
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How to run the forward pass: ``dtype`` is None for plain float32."""
+
+    dtype: object | None
+    use_scaler: bool
+
+    @property
+    def name(self) -> str:
+        return "fp32" if self.dtype is None else str(self.dtype).replace("torch.", "")
+
+
+def select_precision(device, preference: str = "auto") -> Precision:
+    """Mixed precision policy for ``device``.
+
+    ``"auto"``: bfloat16 autocast on CUDA GPUs that support it, float16 with a gradient scaler on
+    older CUDA GPUs, float32 on CPU and MPS. ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a choice.
+    """
+    import torch
+
+    choices = {"auto", "fp32", "bf16", "fp16"}
+    if preference not in choices:
+        raise ValueError(f"precision must be one of {sorted(choices)}, got {preference!r}")
+    if preference == "fp32" or (preference == "auto" and device.type != "cuda"):
+        return Precision(None, False)
+    if preference == "auto":
+        preference = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if preference == "bf16":
+        return Precision(torch.bfloat16, False)
+    return Precision(torch.float16, device.type == "cuda")
+
+
+def in_colab() -> bool:
+    """True inside a Google Colab kernel."""
+    return "google.colab" in sys.modules
+
+
+def in_papermill() -> bool:
+    """True when a notebook is executed headlessly by papermill (the runner sets this)."""
+    return os.environ.get("MPT_HEADLESS", "") == "1"
+
+
+def _version(module: str) -> str:
+    try:
+        return getattr(importlib.import_module(module), "__version__", "installed")
+    except Exception as exc:  # an environment report must never crash
+        return f"not importable ({type(exc).__name__}: {exc})"
+
+
+def environment_report() -> dict[str, str]:
+    """Versions of the stack, the selected device and whether a GPU is present.
+
+    Returns a flat ``{name: value}`` dict for printing as a table.
+    """
+    import torch
+
+    report = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ["torch", "timm", "cv2", "numpy", "scipy", "sklearn", "matplotlib", "papermill"]:
+        report[name] = _version(name)
+    device = select_device("auto")
+    report["device"] = str(device)
+    if device.type == "cuda":
+        report["gpu"] = torch.cuda.get_device_name(device)
+    report["precision"] = select_precision(device).name
+    report["torch threads"] = str(torch.get_num_threads())
+    report["colab"] = str(in_colab())
+    return report
+
+
+def resources_report(backbone: str, weights: str | None = None, data_root: str | None = None) -> dict[str, str]:
+    """Whether pretrained weights and a real dataset are reachable, without downloading anything."""
+    report: dict[str, str] = {}
+    if weights:
+        report["pretrained weights"] = f"local file {weights}: " + ("found" if Path(weights).is_file() else "MISSING")
+    else:
+        try:
+            import timm
+            from huggingface_hub import try_to_load_from_cache
+
+            cfg = timm.models.get_pretrained_cfg(backbone)
+            hub_id = getattr(cfg, "hf_hub_id", None)
+            cached = hub_id and isinstance(try_to_load_from_cache(hub_id, "model.safetensors"), str)
+            report["pretrained weights"] = (
+                f"{hub_id}: in the local Hugging Face cache" if cached
+                else f"{hub_id or backbone}: not cached here; downloaded on first use when online, "
+                "else pass --weights (see README)"
+            )
+        except Exception as exc:  # a report must not fail
+            report["pretrained weights"] = f"unknown ({type(exc).__name__}: {exc})"
+    root = data_root or os.environ.get(DATA_ROOT_ENV)
+    if root:
+        report["real dataset"] = f"{root}: " + ("found" if Path(root).is_dir() else "MISSING")
+    else:
+        report["real dataset"] = f"none ({DATA_ROOT_ENV} unset): the synthetic default is used"
+    return report

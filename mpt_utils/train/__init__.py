@@ -1,0 +1,36 @@
+"""LOSO training: the config, metrics, cached inputs, the fold loop and the paper-table CLI.
+
+Run ``python -m mpt_utils.train --help`` for the command line.
+"""
+
+from .config import TrainConfig
+from .inputs import ModelInputs, default_cache_dir, motion_inputs, prepare_inputs
+from .loso import (
+    ConfigMismatchError,
+    LOSOResult,
+    collect_results,
+    load_result,
+    predict,
+    resolve_classes,
+    run_loso,
+    train_fold,
+)
+from .metrics import chance_level, compute_metrics
+
+__all__ = [
+    "ConfigMismatchError",
+    "LOSOResult",
+    "ModelInputs",
+    "TrainConfig",
+    "chance_level",
+    "collect_results",
+    "compute_metrics",
+    "default_cache_dir",
+    "load_result",
+    "motion_inputs",
+    "predict",
+    "prepare_inputs",
+    "resolve_classes",
+    "run_loso",
+    "train_fold",
+]

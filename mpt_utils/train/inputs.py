@@ -1,0 +1,88 @@
+"""Turning samples into model inputs once: clip -> dynamic image + magnified clip, cached.
+
+Rank pooling and magnification are computed once per clip and parameter set, stored in an
+:class:`~mpt_utils.data.ArrayCache`, and shared by every fold and epoch (and by later runs).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data import ArrayCache, Sample, read_clip
+from ..motion import magnify, rank_pool, scale_dynamic_image
+from ..runtime import work_dir
+from .config import TrainConfig
+
+
+def default_cache_dir() -> Path:
+    """``$MPT_CACHE_DIR``, else ``data/cache`` in the working folder (:func:`work_dir`)."""
+    if os.environ.get("MPT_CACHE_DIR"):
+        return Path(os.environ["MPT_CACHE_DIR"])
+    return work_dir() / "data" / "cache"
+
+
+@dataclass
+class ModelInputs:
+    """The whole dataset as tensors (kept on the CPU, pinned when a GPU will read them).
+
+    dynamic: ``(N, 3, S, S)`` float32 in [0, 1], the min-max scaled dynamic images.
+    magnified: ``(N, T, 3, S, S)`` uint8, the magnified clips.
+    """
+
+    dynamic: torch.Tensor
+    magnified: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.dynamic.shape[0]
+
+    def batch(self, indices: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        non_blocking = device.type == "cuda"
+        return (
+            self.dynamic.index_select(0, idx).to(device, non_blocking=non_blocking),
+            self.magnified.index_select(0, idx).to(device, non_blocking=non_blocking),
+        )
+
+
+def motion_inputs(sample: Sample, config: TrainConfig, cache: ArrayCache | None = None) -> dict[str, np.ndarray]:
+    """Dynamic image ``(S, S, 3)`` float32 in [0, 1] and magnified clip ``(T, S, S, 3)`` uint8."""
+    params = {"what": "motion", "T": config.num_frames, "size": config.image_size, **config.magnify_kwargs()}
+
+    def compute() -> dict[str, np.ndarray]:
+        clip = read_clip(sample, config.num_frames, config.image_size, cache=cache)
+        dynamic = scale_dynamic_image(rank_pool(clip))
+        if config.alpha == 0 or config.num_frames < 2:
+            magnified = clip
+        else:
+            magnified = magnify(clip, sample=sample, **config.magnify_kwargs())
+        return {"dynamic": dynamic, "magnified": magnified}
+
+    return compute() if cache is None else cache.load_or_compute(sample, params, compute)
+
+
+def prepare_inputs(
+    samples: Sequence[Sample],
+    config: TrainConfig,
+    cache_dir: str | Path | None = None,
+    pin_memory: bool = False,
+    progress: bool = True,
+) -> ModelInputs:
+    """Preprocess every sample (cached) and stack them as :class:`ModelInputs`."""
+    cache = ArrayCache(cache_dir or default_cache_dir())
+    n, s, t = len(samples), config.image_size, config.num_frames
+    dynamic = torch.empty((n, 3, s, s), dtype=torch.float32)
+    magnified = torch.empty((n, t, 3, s, s), dtype=torch.uint8)
+    for i, sample in enumerate(tqdm(samples, desc="preprocessing clips", disable=not progress)):
+        arrays = motion_inputs(sample, config, cache)
+        dynamic[i] = torch.from_numpy(np.ascontiguousarray(arrays["dynamic"].transpose(2, 0, 1)))
+        magnified[i] = torch.from_numpy(np.ascontiguousarray(arrays["magnified"].transpose(0, 3, 1, 2)))
+    if pin_memory:
+        dynamic, magnified = dynamic.pin_memory(), magnified.pin_memory()
+    return ModelInputs(dynamic, magnified)

@@ -1,0 +1,382 @@
+"""Leave-one-subject-out training with a frozen backbone: honest, resumable, GPU-ready.
+
+Layout of a run folder (``out_dir``)::
+
+    config.json              the TrainConfig and the dataset's fingerprint (checked on rerun)
+    train.log                the log of every run in this folder
+    folds/<subject>/         one folder per finished fold, renamed into place when complete:
+        trainable.safetensors   the trained tensors only (the frozen backbone is not copied)
+        predictions.npz         held-out indices, labels, predictions, logits, CLS features
+        fed_indices.npy         every sample index that was fed to training in this fold
+        metrics.json            the fold's metrics, losses per epoch and timing
+    results.json, predictions.csv, summary.md   pooled results over the finished folds
+
+Protocol: the left-out subject is used for nothing but the final predictions. Epochs are fixed
+in advance; the optional validation split comes from the training subjects only.
+Resuming: finished folds are skipped; an interrupted fold left only a temporary folder, which is
+discarded, and the fold is redone from its start.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import Sample, class_names, label_indices, loso_splits
+from ..data.samples import DEFAULT_SCHEME
+from ..io import (
+    atomic_save_npy,
+    atomic_save_npz,
+    atomic_save_safetensors,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+)
+from ..model import MPT, build_variant
+from ..runtime import seed_everything, select_device, select_precision
+from .config import TrainConfig
+from .inputs import ModelInputs, prepare_inputs
+from .metrics import compute_metrics
+
+log = logging.getLogger("mpt_utils.train")
+
+EpochCallback = Callable[[str, int, float], None]
+
+
+class ConfigMismatchError(RuntimeError):
+    """``out_dir`` holds results of a different configuration or dataset."""
+
+
+@dataclass
+class LOSOResult:
+    """Pooled results of a LOSO run.
+
+    metrics: :func:`compute_metrics` on the pooled held-out predictions.
+    predictions: a pandas table, one row per held-out sample (key, subject, label, prediction).
+    folds: a pandas table, one row per fold (subject, n_test, accuracy, seconds ...).
+    features: ``(N, D)`` held-out CLS features in sample order (each from its own fold model).
+    complete: True when every subject's fold has been run.
+    """
+
+    metrics: dict[str, Any]
+    predictions: Any
+    folds: Any
+    features: np.ndarray
+    config: TrainConfig
+    out_dir: Path
+    complete: bool
+
+
+def resolve_classes(samples: Sequence[Sample], config: TrainConfig) -> list[str]:
+    """The class order of a run; every class must have samples somewhere in the dataset."""
+    if not samples:
+        raise ValueError("the dataset is empty: nothing to train on (check the root and the class scheme)")
+    classes = list(config.classes) if config.classes else list(class_names(DEFAULT_SCHEME[samples[0].dataset]))
+    present = {s.label for s in samples}
+    missing = [c for c in classes if c not in present]
+    if missing:
+        raise ValueError(
+            f"class(es) {missing} of the scheme have no samples in the whole dataset; LOSO cannot "
+            "score them. Use a class scheme without them (config.classes) or check the labels"
+        )
+    label_indices(samples, classes)  # raises on labels outside the classes
+    return classes
+
+
+def dataset_fingerprint(samples: Sequence[Sample]) -> list[str]:
+    return [f"{s.key}:{s.label}" for s in samples]
+
+
+def _fold_name(subject: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", subject)
+
+
+def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -> None:
+    """Write config.json, or check that the one already there describes the same run."""
+    path = out_dir / "config.json"
+    wanted = {"config": config.result_fields(), "dataset": fingerprint}
+    if path.exists():
+        saved = json.loads(path.read_text())
+        saved_cmp = {"config": saved.get("config"), "dataset": saved.get("dataset")}
+        if json.loads(json.dumps(saved_cmp)) != json.loads(json.dumps(wanted, default=str)):
+            diff = sorted(k for k in wanted["config"] if (saved.get("config") or {}).get(k) != wanted["config"][k])
+            what = f"settings {diff}" if diff else "dataset (samples or labels)"
+            raise ConfigMismatchError(
+                f"{out_dir} already holds results of a different run (its {what} differ); refusing to "
+                "mix them. Use a new --out folder, or delete the old one to start over."
+            )
+    else:
+        atomic_write_json(path, wanted)
+
+
+def _attach_log(out_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(out_dir / "train.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def _validation_split(samples: Sequence[Sample], train_idx: np.ndarray, n_subjects: int, seed: int):
+    """Move ``n_subjects`` whole *training* subjects into a validation split."""
+    if n_subjects <= 0:
+        return train_idx, np.array([], dtype=np.int64)
+    groups = np.array([samples[i].group for i in train_idx])
+    subjects = np.unique(groups)
+    if n_subjects >= len(subjects):
+        raise ValueError(f"val_subjects={n_subjects} leaves no training subject (only {len(subjects)})")
+    chosen = np.random.default_rng(seed).choice(subjects, n_subjects, replace=False)
+    is_val = np.isin(groups, chosen)
+    return train_idx[~is_val], train_idx[is_val]
+
+
+@torch.no_grad()
+def predict(model: MPT, inputs: ModelInputs, indices: np.ndarray, batch_size: int, device, precision):
+    """Logits ``(n, classes)`` and CLS features ``(n, D)`` (float32, CPU) for ``indices``."""
+    model.eval()
+    logits, features = [], []
+    for start in range(0, len(indices), batch_size):
+        dyn, mag = inputs.batch(indices[start : start + batch_size], device)
+        with _autocast(device, precision):
+            out, feat = model(dyn, mag, return_features=True)
+        logits.append(out.float().cpu())
+        features.append(feat.float().cpu())
+    return torch.cat(logits).numpy(), torch.cat(features).numpy()
+
+
+def _autocast(device, precision):
+    if precision.dtype is None:
+        return nullcontext()
+    return torch.autocast(device_type=device.type, dtype=precision.dtype)
+
+
+def train_fold(
+    template: MPT,
+    inputs: ModelInputs,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    config: TrainConfig,
+    device: torch.device,
+    seed: int,
+    val_idx: np.ndarray | None = None,
+    on_epoch_end: EpochCallback | None = None,
+    subject: str = "",
+    progress: bool = True,
+) -> tuple[MPT, dict[str, Any], np.ndarray]:
+    """Train a copy of ``template`` on ``train_idx``; return (model, history, fed indices)."""
+    seed_everything(seed)
+    model = copy.deepcopy(template).to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    precision = select_precision(device, config.precision)
+    scaler = torch.amp.GradScaler("cuda") if precision.use_scaler else None
+    loss_fn = nn.CrossEntropyLoss()
+    generator = torch.Generator().manual_seed(seed)
+    y = torch.as_tensor(labels, dtype=torch.long)
+    history: dict[str, Any] = {"train_loss": [], "val_uar": []}
+    fed: list[np.ndarray] = []
+    best = (-1.0, None)
+    epochs = tqdm(range(config.epochs), desc=f"fold {subject}", leave=False, disable=not progress)
+    for epoch in epochs:
+        model.train()
+        order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
+        total, count = 0.0, 0
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            fed.append(batch)
+            dyn, mag = inputs.batch(batch, device)
+            target = y[batch].to(device)
+            with _autocast(device, precision):
+                loss = loss_fn(model(dyn, mag).float(), target)
+            optimiser.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.step(optimiser)
+                scaler.update()
+            else:
+                loss.backward()
+                optimiser.step()
+            total += float(loss.detach()) * len(batch)
+            count += len(batch)
+        history["train_loss"].append(total / max(count, 1))
+        if val_idx is not None and len(val_idx):
+            logits, _ = predict(model, inputs, val_idx, config.batch_size, device, precision)
+            val = compute_metrics(labels[val_idx], logits.argmax(1), range(int(labels.max()) + 1))
+            history["val_uar"].append(val["uar"])
+            if config.select_epoch_on_val and val["uar"] > best[0]:
+                best = (val["uar"], copy.deepcopy(model.trainable_state_dict()))
+        epochs.set_postfix(loss=f"{history['train_loss'][-1]:.3f}")
+        if on_epoch_end is not None:
+            on_epoch_end(subject, epoch, history["train_loss"][-1])
+    if best[1] is not None:
+        model.load_state_dict(best[1], strict=False)
+        history["selected_epoch"] = int(np.argmax(history["val_uar"]))
+    return model, history, np.concatenate(fed) if fed else np.array([], dtype=np.int64)
+
+
+def run_loso(
+    samples: Sequence[Sample],
+    config: TrainConfig,
+    out_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    on_epoch_end: EpochCallback | None = None,
+) -> LOSOResult:
+    """Train one model per left-out subject and return the pooled held-out results.
+
+    Parameters
+    ----------
+    samples: the labelled dataset (see :func:`mpt_utils.data.load_dataset`).
+    config: the run's :class:`TrainConfig`.
+    out_dir: results folder (created). Finished folds found there are reused; a folder holding a
+        different config or dataset is refused with :class:`ConfigMismatchError`.
+    cache_dir: where preprocessed clips are cached (default: :func:`default_cache_dir`).
+    progress: tqdm bars over folds and epochs.
+    on_epoch_end: called as ``(subject, epoch, train_loss)`` after every epoch.
+    """
+    out_dir = Path(out_dir)
+    classes = resolve_classes(samples, config)
+    config = config.replace(classes=classes)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_out_dir(out_dir, config, dataset_fingerprint(samples))
+    handler = _attach_log(out_dir)
+    try:
+        return _run(samples, config, classes, out_dir, cache_dir, progress, on_epoch_end)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _run(samples, config, classes, out_dir, cache_dir, progress, on_epoch_end) -> LOSOResult:
+    device = select_device(config.device)
+    precision = select_precision(device, config.precision)
+    labels = label_indices(samples, classes)
+    folds = loso_splits(samples)
+    todo = folds if config.max_folds is None else folds[: config.max_folds]
+    log.info("LOSO: %d samples, %d subjects, %d folds to run, device %s, precision %s, %s",
+             len(samples), len(folds), len(todo), device, precision.name, config.label)
+    folds_dir = out_dir / "folds"
+    folds_dir.mkdir(exist_ok=True)
+    for stale in folds_dir.glob(".tmp-*"):
+        log.info("discarding the interrupted fold %s; it is redone from its start", stale.name)
+        shutil.rmtree(stale)
+
+    pending = [f for f in todo if not (folds_dir / _fold_name(f[0]) / "metrics.json").exists()]
+    if pending:
+        inputs = prepare_inputs(samples, config, cache_dir, pin_memory=device.type == "cuda", progress=progress)
+        seed_everything(config.seed)
+        template = build_variant(config.variant, **config.model_kwargs(len(classes)))
+    for fold_no, (subject, train_idx, test_idx) in enumerate(tqdm(todo, desc="LOSO folds", disable=not progress)):
+        final = folds_dir / _fold_name(subject)
+        if (final / "metrics.json").exists():
+            log.info("fold %s: already finished, skipped", subject)
+            continue
+        start = time.perf_counter()
+        fit_idx, val_idx = _validation_split(samples, train_idx, config.val_subjects, config.seed + fold_no)
+        model, history, fed = train_fold(
+            template, inputs, labels, fit_idx, config, device, config.seed + fold_no,
+            val_idx=val_idx, on_epoch_end=on_epoch_end, subject=subject, progress=progress,
+        )
+        logits, features = predict(model, inputs, test_idx, config.batch_size, device, precision)
+        seconds = time.perf_counter() - start
+        fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(classes)))
+        tmp = folds_dir / f".tmp-{_fold_name(subject)}"
+        tmp.mkdir()
+        atomic_save_safetensors(tmp / "trainable.safetensors", model.trainable_state_dict())
+        atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
+                        y_pred=logits.argmax(1), logits=logits, features=features,
+                        keys=np.array([samples[i].key for i in test_idx]))
+        atomic_save_npy(tmp / "fed_indices.npy", np.unique(fed))
+        atomic_write_json(tmp / "metrics.json", {
+            "subject": subject, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)),
+            "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
+            "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
+            "history": history, "device": str(device), "precision": precision.name,
+        })
+        tmp.rename(final)  # the fold appears complete or not at all
+        log.info("fold %s: %d test samples, accuracy %.3f, %.1f s", subject, len(test_idx),
+                 fold_metrics["accuracy"], seconds)
+        del model
+    return collect_results(samples, config, out_dir, classes, n_folds=len(folds))
+
+
+def collect_results(samples, config: TrainConfig, out_dir: Path, classes, n_folds: int) -> LOSOResult:
+    """Pool the finished folds of ``out_dir`` and write results.json, predictions.csv, summary.md."""
+    import pandas as pd
+
+    rows, fold_rows, features = [], [], {}
+    for fold_dir in sorted((out_dir / "folds").iterdir()):
+        if fold_dir.name.startswith(".") or not (fold_dir / "metrics.json").exists():
+            continue
+        fold = json.loads((fold_dir / "metrics.json").read_text())
+        with np.load(fold_dir / "predictions.npz", allow_pickle=False) as p:
+            for i, yt, yp, f in zip(p["indices"], p["y_true"], p["y_pred"], p["features"]):
+                s = samples[int(i)]
+                rows.append({"index": int(i), "key": s.key, "subject": s.group, "label": classes[yt],
+                             "prediction": classes[yp]})
+                features[int(i)] = f
+        fold_rows.append({k: fold[k] for k in ("subject", "n_train", "n_test", "accuracy", "seconds",
+                                              "seconds_per_epoch", "device", "precision")})
+    if not rows:
+        raise RuntimeError(f"no finished folds in {out_dir}")
+    predictions = pd.DataFrame(rows).sort_values("index").reset_index(drop=True)
+    folds = pd.DataFrame(fold_rows)
+    metrics = compute_metrics(predictions["label"], predictions["prediction"], classes,
+                              groups=predictions["subject"])
+    complete = len(fold_rows) == n_folds
+    metrics.update({"folds_run": len(fold_rows), "folds_total": n_folds, "complete": complete,
+                    "label": config.label, "variant": config.variant,
+                    "random_backbone": not config.pretrained})
+    atomic_write_json(out_dir / "results.json", metrics)
+    atomic_write(out_dir / "predictions.csv", lambda p: predictions.to_csv(p, index=False))
+    atomic_write_text(out_dir / "summary.md", summary_markdown(metrics, config))
+    feats = np.stack([features[i] for i in predictions["index"]])
+    return LOSOResult(metrics, predictions, folds, feats, config, out_dir, complete)
+
+
+def summary_markdown(metrics: dict[str, Any], config: TrainConfig) -> str:
+    """A short Markdown report of a run, with every caveat that applies to it."""
+    lines = [
+        f"# LOSO results: {config.variant}",
+        "",
+        f"- run: {config.label or 'unlabelled'}; backbone {config.backbone} "
+        f"({'pretrained' if config.pretrained else 'RANDOM weights: a timing run, not the paper experiment'})",
+        f"- folds: {metrics['folds_run']} of {metrics['folds_total']}"
+        + ("" if metrics["complete"] else " (INCOMPLETE: pooled over the finished folds only)"),
+        f"- pooled over {metrics['n']} held-out samples: accuracy {metrics['accuracy']:.4f}, "
+        f"F1 (= UF1) {metrics['f1']:.4f}, UAR {metrics['uar']:.4f}",
+        f"- per-fold means (not the paper's protocol): accuracy {metrics['per_fold_mean_accuracy']:.4f}, "
+        f"F1 {metrics['per_fold_mean_f1']:.4f}",
+        "",
+        "| class | support | recall | F1 |",
+        "|---|---|---|---|",
+    ]
+    for cls, m in metrics["per_class"].items():
+        lines.append(f"| {cls} | {m['support']} | {m['recall']:.3f} | {m['f1']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def load_result(samples: Sequence[Sample], out_dir: str | Path) -> LOSOResult:
+    """Reload the pooled results of a finished (or partly finished) run folder."""
+    out_dir = Path(out_dir)
+    saved = json.loads((out_dir / "config.json").read_text())
+    fields = dict(saved["config"])
+    fields["classes"] = tuple(fields["classes"])
+    config = TrainConfig(**fields)
+    if dataset_fingerprint(samples) != saved["dataset"]:
+        raise ConfigMismatchError(f"{out_dir} was trained on a different dataset than the samples given")
+    return collect_results(samples, config, out_dir, list(config.classes), n_folds=len(loso_splits(samples)))

@@ -1,0 +1,82 @@
+"""Metrics exactly as the paper defines them (eqs. 18-21), on predictions pooled over all folds.
+
+- accuracy = correct / all samples;
+- F1 = mean over classes of the per-class F1 ``2 TP / (2 TP + FP + FN)``; this is also MEGC's
+  "UF1" (one number, two names);
+- UAR = mean over classes of the per-class recall (scikit-learn's balanced accuracy);
+- the confusion matrix (rows: true class, columns: predicted class).
+
+A class that is never predicted and never present has F1 0 (scikit-learn's convention).
+Per-fold means are computed only when the folds are passed, and are labelled as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def compute_metrics(
+    y_true: Sequence,
+    y_pred: Sequence,
+    labels: Sequence,
+    groups: Sequence | None = None,
+) -> dict[str, Any]:
+    """Pooled accuracy, F1 (= UF1), UAR, per-class scores and the confusion matrix.
+
+    Parameters
+    ----------
+    y_true, y_pred: labels (class names or indices), same length.
+    labels: every class, in display order (classes absent from ``y_true`` still count).
+    groups: optional fold of each sample; adds ``per_fold_mean_accuracy`` and
+        ``per_fold_mean_f1`` (means of per-fold scores, *not* the paper's protocol).
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D and the same length, got {y_true.shape} and {y_pred.shape}")
+    if len(y_true) == 0:
+        raise ValueError("no predictions to score")
+    labels = list(labels)
+    index = {c: i for i, c in enumerate(labels)}
+    unknown = sorted({str(v) for v in np.concatenate([y_true, y_pred]) if v not in index})
+    if unknown:
+        raise ValueError(f"labels {unknown} are not among {labels}")
+    k = len(labels)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, ([index[v] for v in y_true], [index[v] for v in y_pred]), 1)
+    tp = np.diag(confusion).astype(float)
+    fp = confusion.sum(axis=0) - tp
+    fn = confusion.sum(axis=1) - tp
+    support = confusion.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+        recall = np.where(support > 0, tp / support, 0.0)
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+    present = support > 0
+    result: dict[str, Any] = {
+        "n": int(len(y_true)),
+        "accuracy": float(tp.sum() / len(y_true)),
+        "f1": float(f1.mean()),
+        "uf1": float(f1.mean()),
+        "uar": float(recall[present].mean()) if present.any() else 0.0,
+        "labels": [str(c) for c in labels],
+        "confusion": confusion.tolist(),
+        "per_class": {
+            str(c): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
+                     "support": int(support[i])}
+            for i, c in enumerate(labels)
+        },
+    }
+    if groups is not None:
+        groups = np.asarray(groups)
+        folds = [compute_metrics(y_true[groups == g], y_pred[groups == g], labels) for g in np.unique(groups)]
+        result["per_fold_mean_accuracy"] = float(np.mean([f["accuracy"] for f in folds]))
+        result["per_fold_mean_f1"] = float(np.mean([f["f1"] for f in folds]))
+    return result
+
+
+def chance_level(labels: Sequence) -> float:
+    """F1/UAR of a guess that ignores the input: 1 / number of classes (for UAR exactly)."""
+    return 1.0 / len(list(labels))

@@ -1,0 +1,133 @@
+"""Shared fixtures: small datasets in each real layout, a tiny synthetic set, isolated caches."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the network in tests
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own preprocessing cache and working folder."""
+    home = tmp_path_factory.mktemp("mpt_home")
+    monkeypatch.setenv("MPT_CACHE_DIR", str(home / "cache"))
+    monkeypatch.setenv("MPT_HOME", str(home))
+    monkeypatch.delenv("MPT_DATA_ROOT", raising=False)
+
+
+def write_frames(folder: Path, numbers, size=(20, 24), suffix=".jpg", prefix="reg_img", gray=False,
+                 value=None) -> None:
+    """Frames whose grey level is the frame number (mod 256), so reads can be checked exactly.
+
+    PNG/BMP are lossless; for JPEG the constant images survive compression exactly as well.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    for n in numbers:
+        level = (n % 256) if value is None else value(n)
+        image = np.full((h, w) if gray else (h, w, 3), level, np.uint8)
+        cv2.imwrite(str(folder / f"{prefix}{n}{suffix}"), image)
+
+
+def write_xlsx(path: Path, header: list[str], rows: list[list], title_rows: int = 0) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    for i in range(title_rows):
+        sheet.append([f"SAMM title line {i}"] + [None] * (len(header) - 1))
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+
+
+CASME_HEADER = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", None,
+                "Action Units", "Estimated Emotion"]
+
+
+def make_casme2(root: Path, frames_dir: str = "Cropped", csv: bool = False) -> Path:
+    """A CASME II download in miniature, with its quirks (apex '/', 4+L10 AUs, an unnamed column)."""
+    rows = [
+        [1, "EP02_01f", 46, 52, 59, None, "4+L10", "disgust"],  # 14 frames: shorter than T=16
+        [1, "EP03_02", 10, "/", 90, None, "12", "happiness"],  # apex not coded
+        [2, "EP01_01", 5, 20, 40, None, "1+2", "surprise"],
+        [2, "EP05_03", 101, 110, 130, None, "14", "repression"],
+        [3, "EP07_01", 1, 8, 16, None, "R4", "others"],
+        [3, "EP09_01", 1, 8, 16, None, "1+4", "fear"],  # outside the 5-class scheme
+    ]
+    spans = {"EP02_01f": range(46, 60), "EP03_02": range(1, 101), "EP01_01": range(3, 43),
+             "EP05_03": range(100, 132), "EP07_01": range(1, 17), "EP09_01": range(1, 17)}
+    for r in rows:
+        write_frames(root / frames_dir / f"sub{r[0]:02d}" / r[1], spans[r[1]])
+    if csv:
+        import pandas as pd
+
+        # the older sheet version: column names without spaces, "Emotion" instead of "Estimated Emotion"
+        table = pd.DataFrame([r[:5] + r[6:] for r in rows],
+                             columns=["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "ActionUnits",
+                                      "Emotion"])
+        table.to_csv(root / "CASME2-coding-20140508.csv", index=False)
+    else:
+        write_xlsx(root / "CASME2-coding-20190701.xlsx", CASME_HEADER, rows)
+    return root
+
+
+def make_samm(root: Path) -> Path:
+    """SAMM in miniature: title rows above the header, zero-padded subjects, grayscale PNG frames."""
+    header = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Frame", "Offset Frame", "Duration",
+              "Type", "Action Units", "Notes", "Estimated Emotion"]
+    rows = [
+        ["006", "006_1_2", 1, 5562, 5588, 5605, 44, "Micro - 1/2", "R14", "", "Contempt"],
+        [7, "007_3_1", 3, 200, 215, 240, 41, "Micro - 1/2", "4+7", "", "Anger"],
+        ["011", "011_2_3", 2, 50, -1, 90, 41, "Micro - 1/2", "12", "", "Other"],
+        ["011", "011_4_1", 4, 10, 20, 30, 21, "Micro - 1/2", "9", "", "Disgust"],
+    ]
+    spans = {"006_1_2": range(5560, 5608), "007_3_1": range(198, 242), "011_2_3": range(48, 93),
+             "011_4_1": range(8, 33)}
+    for r in rows:
+        subject = f"{int(r[0]):03d}"
+        write_frames(root / "SAMM_CROP" / subject / r[1], spans[r[1]], suffix=".png", prefix=f"{subject}_0",
+                     gray=True)
+    write_xlsx(root / "SAMM_Micro_FACS_Codes_v2.xlsx", header, rows, title_rows=12)
+    return root
+
+
+def make_smic(root: Path) -> Path:
+    """SMIC-HS in miniature: HS/sN/micro/<emotion>/<clip>/imageN.bmp, no sheet."""
+    clips = {("s1", "positive", "s1_po_01"): range(586, 606), ("s1", "negative", "s1_ne_02"): range(10, 21),
+             ("s2", "surprise", "s2_sur_01"): range(1000, 1030), ("s2", "negative", "s2_ne_01"): range(50, 70)}
+    for (subject, emotion, clip), numbers in clips.items():
+        write_frames(root / "SMIC_all_cropped" / "HS" / subject / "micro" / emotion / clip, numbers,
+                     suffix=".bmp", prefix="image")
+    return root
+
+
+@pytest.fixture
+def casme2_root(tmp_path) -> Path:
+    return make_casme2(tmp_path / "CASME2")
+
+
+@pytest.fixture(scope="session")
+def tiny_synthetic(tmp_path_factory) -> Path:
+    """A small synthetic dataset (4 subjects, 20 clips) shared by the slower tests."""
+    from mpt_utils.data import make_synthetic
+
+    return make_synthetic(tmp_path_factory.mktemp("synthetic") / "tiny", n_subjects=4, n_clips=20, seed=0,
+                          progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_samples(tiny_synthetic):
+    from mpt_utils.data import load_dataset
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_dataset("synthetic", tiny_synthetic)

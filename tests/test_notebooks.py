@@ -1,0 +1,95 @@
+"""Notebook conventions (fast) and every notebook executed with papermill on the ci profile."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mpt_utils.notebooks import build_parser, find_notebooks, notebook_parameters
+from mpt_utils.runtime import REPO_ROOT, REPO_URL
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOKS = find_notebooks(NOTEBOOK_DIR)
+EXPECTED = ["00_overview", "01_data_loading", "02_rank_pooling", "03_eulerian_magnification",
+            "04_gaussian_tokenization", "05_group_adapter", "06_loso_training", "07_analysis"]
+
+
+def cells(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["cells"]
+
+
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_the_ordered_notebooks_are_all_there():
+    assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_outputs_are_stripped(path):
+    for cell in cells(path):
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, f"{path.name} has stored outputs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_header_badge_colab_cell_parameters_and_session(path):
+    nb = cells(path)
+    first = source(nb[0])
+    assert nb[0]["cell_type"] == "markdown" and "Open In Colab" in first
+    slug = REPO_URL.split("github.com/")[1]
+    assert f"colab.research.google.com/github/{slug}/blob/main/notebooks/{path.name}" in first
+    colab = source(nb[1])
+    assert 'if "google.colab" in sys.modules:' in colab and f'REPO_URL = "{REPO_URL}"' in colab
+    assert "drive.mount" in colab and "MPT_HOME" in colab
+    tagged = [i for i, c in enumerate(nb) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert tagged == [2], f"{path.name}: one parameters cell, third from the top"
+    names = {t.id for node in ast.parse(source(nb[2])).body for t in getattr(node, "targets", [])}
+    runner_args = build_parser().parse_args([])
+    assert names == set(notebook_parameters(runner_args, Path("out"))), "parameters differ from the runner's"
+    derived = source(nb[3])
+    assert f'start_notebook(\n    "{path.stem}"' in derived or f'start_notebook("{path.stem}"' in derived
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_seeds_devices_and_figures_go_through_the_helpers(path):
+    code = "\n".join(source(c) for c in cells(path) if c["cell_type"] == "code")
+    for forbidden in ["manual_seed", "np.random.seed", 'torch.device("cuda")', ".cuda()", "savefig"]:
+        assert forbidden not in code, f"{path.name} uses {forbidden}; use the mpt_utils helpers"
+    if "plt.subplots" in code or "_figure(" in code or "filmstrip(" in code:
+        assert "session.save(" in code
+
+
+def test_ruff_is_clean_on_package_notebooks_and_tests():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "mpt_utils", "notebooks", "tests", "benchmarks"],
+                            cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture(scope="module")
+def ci_output(tmp_path_factory):
+    return tmp_path_factory.mktemp("notebooks_ci")
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
+    import papermill as pm
+
+    monkeypatch.setenv("MPT_HEADLESS", "1")
+    parameters = notebook_parameters(build_parser().parse_args(["--profile", "ci"]), ci_output)
+    try:
+        pm.execute_notebook(str(path), str(ci_output / path.name), parameters=parameters, cwd=str(NOTEBOOK_DIR),
+                            kernel_name="python3", progress_bar=False)
+    except pm.PapermillExecutionError as exc:
+        pytest.fail(f"{path.name} failed in cell [{exc.exec_count}]:\n{exc.ename}: {exc.evalue}\n"
+                    + re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback)), pytrace=False)
+    figures = list((ci_output / path.stem).glob("*.png"))
+    assert figures, f"{path.name} saved no figure under its output folder"

@@ -1,0 +1,131 @@
+"""LOSO training: metrics, protocol, artefacts, resuming, determinism, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from mpt_utils.train import ConfigMismatchError, TrainConfig, compute_metrics, run_loso
+
+TINY = TrainConfig(backbone="vit_tiny_patch16_224", pretrained=False, backbone_kwargs={"depth": 1},
+                   image_size=32, num_frames=4, num_prompts=2, epochs=2, batch_size=4, lr=1e-3,
+                   device="cpu", precision="fp32", label="test")
+
+
+def test_metrics_equal_scikit_learn_on_random_predictions():
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score
+
+    rng = np.random.default_rng(1)
+    labels = ["a", "b", "c", "d", "e"]
+    y_true, y_pred = rng.choice(labels, 300), rng.choice(labels, 300)
+    m = compute_metrics(y_true, y_pred, labels)
+    assert m["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert m["f1"] == m["uf1"] == pytest.approx(f1_score(y_true, y_pred, average="macro", labels=labels))
+    assert m["uar"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert m["confusion"] == confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    assert "per_fold_mean_f1" not in m
+    with_folds = compute_metrics(y_true, y_pred, labels, groups=rng.integers(0, 5, 300))
+    assert "per_fold_mean_f1" in with_folds and with_folds["f1"] == m["f1"]
+
+
+def test_metrics_follow_the_paper_equations_on_a_hand_example():
+    m = compute_metrics([0, 0, 1, 2], [0, 1, 1, 1], [0, 1, 2])
+    # class 0: TP1 FN1 -> F1 2/3; class 1: TP1 FP2 -> 2/4; class 2: FN1 -> 0
+    assert m["accuracy"] == 0.5 and m["f1"] == pytest.approx((2 / 3 + 0.5 + 0) / 3)
+    assert m["uar"] == pytest.approx((0.5 + 1 + 0) / 3)
+    with pytest.raises(ValueError, match="not among"):
+        compute_metrics([0, 3], [0, 0], [0, 1])
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_samples, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "a"
+    return run_loso(tiny_samples, TINY, out, progress=False)
+
+
+def test_run_writes_every_artefact_and_never_trains_on_the_test_subject(finished_run, tiny_samples):
+    out = finished_run.out_dir
+    folds = sorted(p for p in (out / "folds").iterdir())
+    assert len(folds) == len({s.group for s in tiny_samples}) and finished_run.complete
+    for fold in folds:
+        meta = json.loads((fold / "metrics.json").read_text())
+        fed = np.load(fold / "fed_indices.npy")
+        with np.load(fold / "predictions.npz") as p:
+            test = p["indices"]
+            assert p["features"].shape == (len(test), 192) and p["logits"].shape == (len(test), 5)
+        assert {tiny_samples[i].group for i in test} == {meta["subject"]}
+        assert meta["subject"] not in {tiny_samples[i].group for i in fed}  # what was actually fed
+        assert len(fed) == meta["n_train"]
+        weights = load_file(str(fold / "trainable.safetensors"))
+        assert weights and not any(k.startswith("backbone.") for k in weights)  # backbone not copied
+    assert len(finished_run.predictions) == len(tiny_samples)
+    assert finished_run.features.shape == (len(tiny_samples), 192)
+    for name in ("results.json", "predictions.csv", "summary.md", "train.log", "config.json"):
+        assert (out / name).is_file()
+    assert "RANDOM weights" in (out / "summary.md").read_text()
+
+
+def test_same_seed_on_cpu_gives_identical_predictions(finished_run, tiny_samples, tmp_path):
+    again = run_loso(tiny_samples, TINY, tmp_path / "b", progress=False)
+    assert again.predictions["prediction"].tolist() == finished_run.predictions["prediction"].tolist()
+    np.testing.assert_array_equal(again.features, finished_run.features)
+
+
+def test_resume_after_an_interruption_loses_no_finished_fold(finished_run, tiny_samples, tmp_path):
+    out = tmp_path / "c"
+    seen = []
+
+    def interrupt(subject, epoch, loss):
+        seen.append(subject)
+        if len({*seen}) == 2 and epoch == 0:  # the second fold, mid-way
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_loso(tiny_samples, TINY, out, progress=False, on_epoch_end=interrupt)
+    done = [p for p in (out / "folds").iterdir() if not p.name.startswith(".")]
+    assert len(done) == 1
+    stamp = (done[0] / "metrics.json").stat().st_mtime_ns
+    resumed = run_loso(tiny_samples, TINY, out, progress=False)
+    assert (done[0] / "metrics.json").stat().st_mtime_ns == stamp  # the finished fold was not redone
+    assert not list((out / "folds").glob(".tmp-*"))
+    assert resumed.predictions["prediction"].tolist() == finished_run.predictions["prediction"].tolist()
+    assert resumed.metrics["f1"] == finished_run.metrics["f1"]
+
+
+def test_a_different_config_refuses_to_mix_into_the_same_folder(finished_run, tiny_samples):
+    with pytest.raises(ConfigMismatchError, match=r"different run .*epochs"):
+        run_loso(tiny_samples, TINY.replace(epochs=3), finished_run.out_dir, progress=False)
+    with pytest.raises(ConfigMismatchError, match="dataset"):
+        run_loso(tiny_samples[:-1], TINY, finished_run.out_dir, progress=False)
+    # settings that do not change results (how many folds to run) may differ
+    run_loso(tiny_samples, TINY.replace(max_folds=1), finished_run.out_dir, progress=False)
+
+
+def test_bad_input(tiny_samples, tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        run_loso([], TINY, tmp_path / "x", progress=False)
+    no_surprise = [s for s in tiny_samples if s.label != "surprise"]
+    with pytest.raises(ValueError, match=r"\['surprise'\] .*no samples in the whole dataset"):
+        run_loso(no_surprise, TINY, tmp_path / "y", progress=False)
+
+
+def test_a_fold_whose_training_subjects_lack_a_class_still_trains(tiny_samples, tmp_path):
+    # give every "surprise" clip to one subject: its fold trains without any surprise example
+    owner = tiny_samples[0].subject
+    moved = [dataclasses.replace(s, subject=owner) if s.label == "surprise" else s for s in tiny_samples]
+    result = run_loso(moved, TINY.replace(epochs=1), tmp_path / "z", progress=False)
+    assert result.complete and len(result.predictions) == len(moved)
+
+
+def test_validation_split_comes_from_training_subjects_only(tiny_samples, tmp_path):
+    config = TINY.replace(val_subjects=1, select_epoch_on_val=True, max_folds=1)
+    result = run_loso(tiny_samples, config, tmp_path / "v", progress=False)
+    fold = next((tmp_path / "v" / "folds").iterdir())
+    meta = json.loads((fold / "metrics.json").read_text())
+    assert meta["n_val"] > 0 and len(meta["history"]["val_uar"]) == config.epochs
+    assert meta["n_train"] + meta["n_val"] + meta["n_test"] == len(tiny_samples)
+    assert not result.complete and "INCOMPLETE" in (tmp_path / "v" / "summary.md").read_text()
