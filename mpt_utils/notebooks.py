@@ -72,6 +72,21 @@ def run_notebook(path: Path, output: Path, parameters: dict, timeout: int | None
     return time.perf_counter() - start
 
 
+def failing_cell(executed: Path) -> str | None:
+    """``[N] first line of source`` of the cell that raised, read from the partly executed notebook."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(executed), as_version=4)
+    except Exception:
+        return None
+    for cell in nb.cells:
+        if cell.cell_type == "code" and any(o.get("output_type") == "error" for o in cell.get("outputs", [])):
+            first = next((line for line in cell.source.splitlines() if line.strip()), "")
+            return f"[{cell.get('execution_count')}] {first}"
+    return None
+
+
 def print_summary(rows: list[tuple[str, str, float | None]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{'notebook'.ljust(width)}  status    seconds")
@@ -131,9 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append((path.stem, "FAILED", None))
             rows.extend((p.stem, "not run", None) for p in notebooks[i + 1 :])
             print_summary(rows)
-            cell = getattr(exc, "exec_count", None)
-            print(f"\n{path.name} failed" + (f" in cell [{cell}]" if cell is not None else "") + ":",
-                  file=sys.stderr)
+            cell = failing_cell(target)
+            print(f"\n{path.name} failed" + (f" in cell {cell}" if cell else "") + ":", file=sys.stderr)
             if hasattr(exc, "traceback"):
                 print("\n".join(exc.traceback), file=sys.stderr)
             else:

@@ -37,7 +37,9 @@ def test_a_failing_notebook_stops_the_run_and_names_the_cell(tmp_path, capsys):
     code = main(["--notebooks-dir", str(folder), "--output", str(tmp_path / "out"), "--profile", "ci"])
     err = capsys.readouterr()
     assert code == 1
-    assert "01_broken.ipynb failed in cell [2]" in err.err and "deliberate failure" in err.err
+    # papermill inserts its injected-parameters cell, so the failing cell is the fourth executed
+    assert "01_broken.ipynb failed in cell [4] raise ValueError('deliberate failure')" in err.err
+    assert "ValueError" in err.err  # the cell's traceback is printed
     assert str(tmp_path / "out" / "notebooks" / "01_broken.ipynb") in err.err
     assert "00_fine" in err.out and "ok" in err.out and "not run" in err.out
     assert not (tmp_path / "out" / "notebooks" / "02_never.ipynb").exists()
