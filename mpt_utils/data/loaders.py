@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -227,7 +227,46 @@ def _is_cropped_folder(folder: Path) -> bool:
     return any("crop" in part.lower() for part in (folder.name, folder.parent.name))
 
 
-# --- CASME II ------------------------------------------------------------------------------------
+# --- coded datasets (a sheet row per clip) -------------------------------------------------------
+
+
+def _coded_rows(
+    sheet: Path,
+    columns: dict[str, tuple[str, ...]],
+    subject_of: Callable[[object, str], str],
+    folder_of: Callable[[str, str], Path],
+) -> list[dict]:
+    """Parse the rows of a coding sheet into the dicts :func:`_rows_to_samples` takes.
+
+    ``columns`` names each field's column as the sheet may write it (first match wins);
+    ``subject_of(cell, where)`` turns a Subject cell into the folder's subject id, and
+    ``folder_of(subject, clip)`` gives the clip's frame folder.
+    """
+    table = _read_table(sheet, header_marker="Filename")
+    c = {field: _column(table, sheet, *names) for field, names in columns.items()}
+    c_aus = next((n for n in ("actionunits", "aus", "au") if n in table.columns), None)
+    rows = []
+    for i, r in table.iterrows():
+        where = f"{sheet.name} row {i + 2}"
+        subject, clip = subject_of(r[c["subject"]], where), str(r[c["file"]]).strip()
+        onset = _int_cell(r[c["onset"]], where, "onset frame")
+        offset = _int_cell(r[c["offset"]], where, "offset frame")
+        if onset is None or offset is None:
+            raise DatasetError(f"{where}: onset or offset frame is missing")
+        rows.append(
+            dict(
+                where=f"{where} ({subject}/{clip})",
+                folder=folder_of(subject, clip),
+                subject=subject,
+                clip=clip,
+                onset=onset,
+                apex=_int_cell(r[c["apex"]], where, "apex frame"),
+                offset=offset,
+                emotion=str(r[c["emotion"]]).strip(),
+                aus="" if c_aus is None else str(r[c_aus]).strip(),
+            )
+        )
+    return rows
 
 
 def load_casme2(root: str | Path, errors: str = "raise", dataset: str = "casme2") -> list[Sample]:
@@ -240,44 +279,19 @@ def load_casme2(root: str | Path, errors: str = "raise", dataset: str = "casme2"
     """
     root = _check_root(root, "CASME II")
     sheet = _find_sheet(root, ["CASME2-coding-*.xlsx", "CASME2-coding-*.csv", "CASME2*coding*.*"], "CASME II")
-    table = _read_table(sheet, header_marker="Filename")
-    c_subject = _column(table, sheet, "Subject")
-    c_file = _column(table, sheet, "Filename")
-    c_onset = _column(table, sheet, "OnsetFrame")
-    c_apex = _column(table, sheet, "ApexFrame")
-    c_offset = _column(table, sheet, "OffsetFrame")
-    c_emotion = _column(table, sheet, "Estimated Emotion", "Emotion")
-    c_aus = next((c for c in ("actionunits", "aus", "au") if c in table.columns), None)
     frames = _frames_dir(root, ["Cropped", "CASME2_RAW_selected", "CASME2-RAW"], "sub*/*")
-    rows = []
-    for i, r in table.iterrows():
-        where = f"{sheet.name} row {i + 2}"
-        subject_no = _int_cell(r[c_subject], where, "Subject")
-        if subject_no is None:
+
+    def subject_of(cell: object, where: str) -> str:
+        number = _int_cell(cell, where, "Subject")
+        if number is None:
             raise DatasetError(f"{where}: the Subject cell is empty")
-        subject, clip = f"sub{subject_no:02d}", str(r[c_file]).strip()
-        onset = _int_cell(r[c_onset], where, "OnsetFrame")
-        offset = _int_cell(r[c_offset], where, "OffsetFrame")
-        if onset is None or offset is None:
-            raise DatasetError(f"{where}: onset or offset frame is missing")
-        rows.append(
-            dict(
-                where=f"{where} ({subject}/{clip})",
-                folder=frames / subject / clip,
-                subject=subject,
-                clip=clip,
-                onset=onset,
-                apex=_int_cell(r[c_apex], where, "ApexFrame"),
-                offset=offset,
-                emotion=str(r[c_emotion]).strip(),
-                aus="" if c_aus is None else str(r[c_aus]).strip(),
-            )
-        )
+        return f"sub{number:02d}"
+
+    columns = {"subject": ("Subject",), "file": ("Filename",), "onset": ("OnsetFrame",), "apex": ("ApexFrame",),
+               "offset": ("OffsetFrame",), "emotion": ("Estimated Emotion", "Emotion")}
+    rows = _coded_rows(sheet, columns, subject_of, lambda subject, clip: frames / subject / clip)
     cropped = frames.name == "Cropped" or _is_cropped_folder(frames)
     return _rows_to_samples(rows, dataset, 200.0, cropped, errors)
-
-
-# --- SAMM ----------------------------------------------------------------------------------------
 
 
 def load_samm(root: str | Path, errors: str = "raise") -> list[Sample]:
@@ -289,41 +303,19 @@ def load_samm(root: str | Path, errors: str = "raise") -> list[Sample]:
     """
     root = _check_root(root, "SAMM")
     sheet = _find_sheet(root, ["SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx", "SAMM*.csv"], "SAMM")
-    table = _read_table(sheet, header_marker="Filename")
-    c_subject = _column(table, sheet, "Subject")
-    c_file = _column(table, sheet, "Filename")
-    c_onset = _column(table, sheet, "Onset Frame")
-    c_apex = _column(table, sheet, "Apex Frame")
-    c_offset = _column(table, sheet, "Offset Frame")
-    c_emotion = _column(table, sheet, "Estimated Emotion", "Emotion")
-    c_aus = next((c for c in ("actionunits", "aus") if c in table.columns), None)
     frames = _frames_dir(root, ["SAMM_CROP", "SAMM"], "*/*_*")
-    rows = []
-    for i, r in table.iterrows():
-        where = f"{sheet.name} row {i + 2}"
-        clip = str(r[c_file]).strip()
-        raw_subject = str(r[c_subject]).strip()
-        subject = f"{int(float(raw_subject)):03d}" if raw_subject.replace(".", "").isdigit() else raw_subject
-        folder = frames / subject / clip
-        if not folder.is_dir() and (frames / clip).is_dir():
-            folder = frames / clip  # some copies are flat: SAMM/<Filename>/
-        onset = _int_cell(r[c_onset], where, "Onset Frame")
-        offset = _int_cell(r[c_offset], where, "Offset Frame")
-        if onset is None or offset is None:
-            raise DatasetError(f"{where}: onset or offset frame is missing")
-        rows.append(
-            dict(
-                where=f"{where} ({subject}/{clip})",
-                folder=folder,
-                subject=subject,
-                clip=clip,
-                onset=onset,
-                apex=_int_cell(r[c_apex], where, "Apex Frame"),
-                offset=offset,
-                emotion=str(r[c_emotion]).strip(),
-                aus="" if c_aus is None else str(r[c_aus]).strip(),
-            )
-        )
+
+    def subject_of(cell: object, where: str) -> str:
+        text = str(cell).strip()
+        return f"{int(float(text)):03d}" if text.replace(".", "").isdigit() else text
+
+    def folder_of(subject: str, clip: str) -> Path:
+        nested = frames / subject / clip
+        return frames / clip if not nested.is_dir() and (frames / clip).is_dir() else nested  # flat copies
+
+    columns = {"subject": ("Subject",), "file": ("Filename",), "onset": ("Onset Frame",), "apex": ("Apex Frame",),
+               "offset": ("Offset Frame",), "emotion": ("Estimated Emotion", "Emotion")}
+    rows = _coded_rows(sheet, columns, subject_of, folder_of)
     cropped = frames.name == "SAMM_CROP" or _is_cropped_folder(frames)
     return _rows_to_samples(rows, "samm", 200.0, cropped, errors)
 
