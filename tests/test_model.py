@@ -199,3 +199,13 @@ def test_paper_configuration_parameters_and_macs():
     model = MPT(pretrained=False)
     assert count_parameters(model) / 1e6 == pytest.approx(5.5, abs=0.3)
     assert count_macs(model, dyn, clip) / 1e9 == pytest.approx(18.7, abs=0.5)
+
+
+@pytest.mark.parametrize("backbone", ["vit_base_patch16_224.augreg_in21k", "vit_base_patch32_224.augreg_in21k",
+                                      "vit_base_patch16_clip_224.openai", "vit_base_patch32_clip_224.openai"])
+def test_the_papers_backbones_build_with_their_own_normalisation(backbone):
+    model = MPT(backbone=backbone, pretrained=False, img_size=64, num_frames=2, backbone_kwargs={"depth": 1})
+    dyn, clip = torch.rand(1, 3, 64, 64), torch.rand(1, 2, 3, 64, 64)
+    assert model(dyn, clip).shape == (1, 5)
+    expected_mean = (0.48145466, 0.4578275, 0.40821073) if "clip" in backbone else (0.5, 0.5, 0.5)
+    torch.testing.assert_close(model.mean.flatten(), torch.tensor(expected_mean))

@@ -129,3 +129,13 @@ def test_validation_split_comes_from_training_subjects_only(tiny_samples, tmp_pa
     assert meta["n_val"] > 0 and len(meta["history"]["val_uar"]) == config.epochs
     assert meta["n_train"] + meta["n_val"] + meta["n_test"] == len(tiny_samples)
     assert not result.complete and "INCOMPLETE" in (tmp_path / "v" / "summary.md").read_text()
+
+
+def test_balanced_class_weights_use_training_labels_only():
+    from mpt_utils.train.loso import class_weights
+
+    assert class_weights(np.array([0, 0, 1]), 3, "none") is None
+    w = class_weights(np.array([0, 0, 0, 1]), 3, "balanced")
+    np.testing.assert_allclose(w.numpy(), [4 / (2 * 3), 4 / (2 * 1), 0.0])  # class 2 absent from training: 0
+    with pytest.raises(ValueError, match="class_weights"):
+        class_weights(np.array([0]), 2, "inverse")

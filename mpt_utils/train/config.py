@@ -25,6 +25,9 @@ class TrainConfig:
     alpha, fs, order, low_hz, high_hz, levels: Eulerian magnification (see ``magnify``).
     epochs: fixed number of epochs per fold, chosen in advance (never by the test subject).
     batch_size, lr, weight_decay: Adam (paper: 16, 3e-4, 0).
+    class_weights: ``"none"`` (the paper's plain cross-entropy) or ``"balanced"``: each class weighted by
+        ``n / (classes * n_class)`` over the fold's training samples, so a majority class ("others") cannot
+        win by default. Computed from training subjects only.
     val_subjects: optional number of *training* subjects held out per fold for a validation
         curve; with ``select_epoch_on_val`` the weights of the best validation UAR are kept.
     classes: class names in label order (None: the dataset's own scheme).
@@ -53,6 +56,7 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 3e-4
     weight_decay: float = 0.0
+    class_weights: str = "none"
     val_subjects: int = 0
     select_epoch_on_val: bool = False
     classes: tuple[str, ...] | None = None
@@ -77,6 +81,7 @@ class TrainConfig:
             epochs=profile.epochs,
             batch_size=profile.batch_size,
             lr=profile.lr,
+            class_weights=profile.class_weights,
             device=profile.device,
             precision=profile.precision,
             max_folds=profile.max_folds,

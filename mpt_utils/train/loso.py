@@ -158,6 +158,23 @@ def predict(model: MPT, inputs: ModelInputs, indices: np.ndarray, batch_size: in
     return torch.cat(logits).numpy(), torch.cat(features).numpy()
 
 
+def class_weights(train_labels: np.ndarray, num_classes: int, mode: str) -> torch.Tensor | None:
+    """Cross-entropy class weights from the *training* labels of a fold (None for ``"none"``).
+
+    ``"balanced"``: ``n / (classes * n_c)`` for every class present (scikit-learn's convention); a class
+    absent from the fold's training subjects gets weight 0 (it has no term in the loss anyway).
+    """
+    if mode == "none":
+        return None
+    if mode != "balanced":
+        raise ValueError(f"class_weights must be 'none' or 'balanced', got {mode!r}")
+    counts = np.bincount(train_labels, minlength=num_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.zeros(num_classes)
+    weights[present] = len(train_labels) / (present.sum() * counts[present])
+    return torch.tensor(weights, dtype=torch.float32)
+
+
 def _autocast(device, precision):
     if precision.dtype is None:
         return nullcontext()
@@ -184,7 +201,8 @@ def train_fold(
     optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     precision = select_precision(device, config.precision)
     scaler = torch.amp.GradScaler("cuda") if precision.use_scaler else None
-    loss_fn = nn.CrossEntropyLoss()
+    weights = class_weights(labels[train_idx], int(labels.max()) + 1, config.class_weights)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     generator = torch.Generator().manual_seed(seed)
     y = torch.as_tensor(labels, dtype=torch.long)
     history: dict[str, Any] = {"train_loss": [], "val_uar": []}
