@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from .data import Sample
 from .model import MPT, build_variant
 from .train import TrainConfig, predict, prepare_inputs
-from .train.loso import _fold_name
+from .train.loso import fold_dir_name
 
 # --- features and t-SNE --------------------------------------------------------------------------
 
@@ -206,7 +206,7 @@ def load_fold_model(
     config = load_run_config(out_dir)
     seed_everything(config.seed)  # the same initial weights as the run's template
     model = build_variant(config.variant, **config.model_kwargs(len(config.classes)))
-    weights = out_dir / "folds" / _fold_name(subject) / "trainable.safetensors"
+    weights = out_dir / "folds" / fold_dir_name(subject) / "trainable.safetensors"
     if weights.exists():
         state = load_file(str(weights))
         _, unexpected = model.load_state_dict(state, strict=False)

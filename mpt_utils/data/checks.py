@@ -20,9 +20,8 @@ from .samples import Sample
 def _features(samples: Sequence[Sample], size: int, grid: int) -> tuple[np.ndarray, np.ndarray]:
     apex, diff = [], []
     for s in samples:
-        onset_apex = read_clip(s, num_frames=2, size=size)  # onset and offset ...
-        onset = onset_apex[0].astype(np.float32).mean(-1)
-        peak = read_clip(s, num_frames=1, size=size)[0].astype(np.float32).mean(-1)  # ... T=1: apex
+        onset = read_clip(s, num_frames=2, size=size)[0].astype(np.float32).mean(-1)  # T=2: onset, offset
+        peak = read_clip(s, num_frames=1, size=size)[0].astype(np.float32).mean(-1)  # T=1: the apex
         shrink = (grid, grid)
         apex.append(cv2.resize(peak, shrink, interpolation=cv2.INTER_AREA).ravel())
         diff.append(cv2.resize(peak - onset, shrink, interpolation=cv2.INTER_AREA).ravel())

@@ -43,12 +43,15 @@ class ModelInputs:
         return self.dynamic.shape[0]
 
     def batch(self, indices: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(dynamic, magnified)`` of ``indices`` on ``device``.
+
+        On CUDA the gathered batch is pinned first: ``index_select`` returns ordinary (pageable) memory, from
+        which a ``non_blocking`` copy would silently be synchronous.
+        """
         idx = torch.as_tensor(indices, dtype=torch.long)
-        non_blocking = device.type == "cuda"
-        return (
-            self.dynamic.index_select(0, idx).to(device, non_blocking=non_blocking),
-            self.magnified.index_select(0, idx).to(device, non_blocking=non_blocking),
-        )
+        cuda = device.type == "cuda"
+        tensors = (self.dynamic.index_select(0, idx), self.magnified.index_select(0, idx))
+        return tuple((t.pin_memory() if cuda else t).to(device, non_blocking=cuda) for t in tensors)
 
 
 def motion_inputs(sample: Sample, config: TrainConfig, cache: ArrayCache | None = None) -> dict[str, np.ndarray]:

@@ -101,7 +101,8 @@ def dataset_fingerprint(samples: Sequence[Sample]) -> list[str]:
     return [f"{s.key}:{s.label}" for s in samples]
 
 
-def _fold_name(subject: str) -> str:
+def fold_dir_name(subject: str) -> str:
+    """The folder name of a subject's fold (``synthetic/sub01`` -> ``synthetic_sub01``)."""
     return re.sub(r"[^A-Za-z0-9_.-]", "_", subject)
 
 
@@ -293,13 +294,13 @@ def _run(samples, config, classes, out_dir, cache_dir, progress, on_epoch_end) -
         log.info("discarding the interrupted fold %s; it is redone from its start", stale.name)
         shutil.rmtree(stale)
 
-    pending = [f for f in todo if not (folds_dir / _fold_name(f[0]) / "metrics.json").exists()]
+    pending = [f for f in todo if not (folds_dir / fold_dir_name(f[0]) / "metrics.json").exists()]
     if pending:
-        inputs = prepare_inputs(samples, config, cache_dir, pin_memory=device.type == "cuda", progress=progress)
+        inputs = prepare_inputs(samples, config, cache_dir, progress=progress)  # batches are pinned on CUDA
         seed_everything(config.seed)
         template = build_variant(config.variant, **config.model_kwargs(len(classes)))
     for fold_no, (subject, train_idx, test_idx) in enumerate(tqdm(todo, desc="LOSO folds", disable=not progress)):
-        final = folds_dir / _fold_name(subject)
+        final = folds_dir / fold_dir_name(subject)
         if (final / "metrics.json").exists():
             log.info("fold %s: already finished, skipped", subject)
             continue
@@ -312,7 +313,7 @@ def _run(samples, config, classes, out_dir, cache_dir, progress, on_epoch_end) -
         logits, features = predict(model, inputs, test_idx, config.batch_size, device, precision)
         seconds = time.perf_counter() - start
         fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(classes)))
-        tmp = folds_dir / f".tmp-{_fold_name(subject)}"
+        tmp = folds_dir / f".tmp-{fold_dir_name(subject)}"
         tmp.mkdir()
         atomic_save_safetensors(tmp / "trainable.safetensors", model.trainable_state_dict())
         atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
