@@ -11,7 +11,6 @@ the map; CLS and the K prompts are skipped, so they can never leak into it::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from torch.nn import functional as F
 from .data import Sample
 from .model import MPT, build_variant
 from .train import TrainConfig, predict, prepare_inputs
-from .train.loso import fold_dir_name
+from .train.loso import fold_dir_name, load_run_config
 
 # --- features and t-SNE --------------------------------------------------------------------------
 
@@ -178,13 +177,6 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarr
 
 
 # --- models from a results folder ----------------------------------------------------------------
-
-
-def load_run_config(out_dir: str | Path) -> TrainConfig:
-    """The :class:`TrainConfig` saved in a run folder by :func:`~mpt_utils.train.run_loso`."""
-    saved = json.loads((Path(out_dir) / "config.json").read_text())["config"]
-    saved["classes"] = tuple(saved["classes"])
-    return TrainConfig(**saved)
 
 
 def load_fold_model(

@@ -67,6 +67,10 @@ def test_run_writes_every_artefact_and_never_trains_on_the_test_subject(finished
     for name in ("results.json", "predictions.csv", "summary.md", "train.log", "config.json"):
         assert (out / name).is_file()
     assert "RANDOM weights" in (out / "summary.md").read_text()
+    from mpt_utils.train import load_result
+
+    reloaded = load_result(tiny_samples, out)
+    assert reloaded.metrics["f1"] == finished_run.metrics["f1"] and reloaded.config.epochs == TINY.epochs
 
 
 def test_same_seed_on_cpu_gives_identical_predictions(finished_run, tiny_samples, tmp_path):

@@ -389,13 +389,18 @@ def summary_markdown(metrics: dict[str, Any], config: TrainConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_run_config(out_dir: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a run folder by :func:`run_loso`."""
+    fields = dict(json.loads((Path(out_dir) / "config.json").read_text())["config"])
+    fields["classes"] = tuple(fields["classes"])
+    return TrainConfig(**fields)
+
+
 def load_result(samples: Sequence[Sample], out_dir: str | Path) -> LOSOResult:
     """Reload the pooled results of a finished (or partly finished) run folder."""
     out_dir = Path(out_dir)
+    config = load_run_config(out_dir)
     saved = json.loads((out_dir / "config.json").read_text())
-    fields = dict(saved["config"])
-    fields["classes"] = tuple(fields["classes"])
-    config = TrainConfig(**fields)
     if dataset_fingerprint(samples) != saved["dataset"]:
         raise ConfigMismatchError(f"{out_dir} was trained on a different dataset than the samples given")
     return collect_results(samples, config, out_dir, list(config.classes), n_folds=len(loso_splits(samples)))
