@@ -90,6 +90,8 @@ class TrainConfig:
         return base.replace(**overrides)
 
     def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with ``changes`` applied; ``None`` values are skipped, so unset optional command-line or
+        papermill arguments fall through to the current value (use ``dataclasses.replace`` to set a None)."""
         changes = {k: v for k, v in changes.items() if v is not None}
         if "classes" in changes:
             changes["classes"] = tuple(changes["classes"])
