@@ -30,7 +30,7 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class ModelInputs:
-    """The whole dataset as tensors (kept on the CPU, pinned when a GPU will read them).
+    """The whole dataset as tensors, kept on the CPU (each batch is pinned on its way to a GPU).
 
     dynamic: ``(N, 3, S, S)`` float32 in [0, 1], the min-max scaled dynamic images.
     magnified: ``(N, T, 3, S, S)`` uint8, the magnified clips.
@@ -74,7 +74,6 @@ def prepare_inputs(
     samples: Sequence[Sample],
     config: TrainConfig,
     cache_dir: str | Path | None = None,
-    pin_memory: bool = False,
     progress: bool = True,
 ) -> ModelInputs:
     """Preprocess every sample (cached) and stack them as :class:`ModelInputs`."""
@@ -86,6 +85,4 @@ def prepare_inputs(
         arrays = motion_inputs(sample, config, cache)
         dynamic[i] = torch.from_numpy(np.ascontiguousarray(arrays["dynamic"].transpose(2, 0, 1)))
         magnified[i] = torch.from_numpy(np.ascontiguousarray(arrays["magnified"].transpose(0, 3, 1, 2)))
-    if pin_memory:
-        dynamic, magnified = dynamic.pin_memory(), magnified.pin_memory()
     return ModelInputs(dynamic, magnified)

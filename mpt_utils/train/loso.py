@@ -389,18 +389,22 @@ def summary_markdown(metrics: dict[str, Any], config: TrainConfig) -> str:
     return "\n".join(lines) + "\n"
 
 
-def load_run_config(out_dir: str | Path) -> TrainConfig:
-    """The :class:`TrainConfig` saved in a run folder by :func:`run_loso`."""
-    fields = dict(json.loads((Path(out_dir) / "config.json").read_text())["config"])
+def _config_from_saved(saved: dict[str, Any]) -> TrainConfig:
+    fields = dict(saved["config"])
     fields["classes"] = tuple(fields["classes"])
     return TrainConfig(**fields)
+
+
+def load_run_config(out_dir: str | Path) -> TrainConfig:
+    """The :class:`TrainConfig` saved in a run folder by :func:`run_loso`."""
+    return _config_from_saved(json.loads((Path(out_dir) / "config.json").read_text()))
 
 
 def load_result(samples: Sequence[Sample], out_dir: str | Path) -> LOSOResult:
     """Reload the pooled results of a finished (or partly finished) run folder."""
     out_dir = Path(out_dir)
-    config = load_run_config(out_dir)
     saved = json.loads((out_dir / "config.json").read_text())
+    config = _config_from_saved(saved)
     if dataset_fingerprint(samples) != saved["dataset"]:
         raise ConfigMismatchError(f"{out_dir} was trained on a different dataset than the samples given")
     return collect_results(samples, config, out_dir, list(config.classes), n_folds=len(loso_splits(samples)))
