@@ -22,7 +22,7 @@ class NotebookSession:
     output_dir: ``<output_root>/<notebook name>/``: figures and runs of this notebook.
     data_root: a real dataset's folder, or None for the synthetic default.
     dataset: ``"synthetic"`` or the real dataset's name.
-    weights: a local backbone checkpoint, or None.
+    weights: the user's backbone checkpoint, or None (see :meth:`backbone_weights`).
     interactive: show ipywidgets (False under papermill: static figures instead).
     device: the selected torch device.
     """
@@ -38,10 +38,26 @@ class NotebookSession:
 
     @property
     def label(self) -> str:
-        """``profile quick · synthetic data · random ViT`` (written on every figure)."""
+        """``profile quick · synthetic data · ViT pre-trained on synthetic AUs`` (written on every figure)."""
         data = "synthetic data" if self.dataset == "synthetic" else f"{self.dataset} ({self.data_root})"
-        backbone = "pretrained ViT" if self.profile.pretrained else "random ViT (not the paper's experiment)"
+        if not self.profile.pretrained:
+            backbone = "random ViT (not the paper's experiment)"
+        elif self.weights is None and self.profile.pretrain_clips > 0:
+            backbone = "ViT pre-trained on synthetic AUs (not the paper's ImageNet ViT)"
+        else:
+            backbone = "pretrained ViT"
         return f"profile {self.profile.name} · {data} · {backbone}"
+
+    def backbone_weights(self) -> str | None:
+        """The checkpoint this notebook's models load (see :func:`mpt_utils.train.backbone_weights`).
+
+        The user's ``weights`` file if given; for the ``quick`` and ``ci`` profiles the backbone
+        pre-trained on synthetic facial actions, made on first use (about a minute on a CPU) and
+        cached under ``data/weights/``; otherwise None (the hub, or a random backbone).
+        """
+        from .train.pretrain import backbone_weights
+
+        return backbone_weights(self.profile, self.weights)
 
     @property
     def runs_dir(self) -> Path:

@@ -84,6 +84,9 @@ def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
     import papermill as pm
 
     monkeypatch.setenv("MPT_HEADLESS", "1")
+    # one working folder for all notebooks, as for a user: 07 reuses 06's runs, which name 04's backbone file
+    monkeypatch.setenv("MPT_HOME", str(ci_output / "home"))
+    monkeypatch.setenv("MPT_CACHE_DIR", str(ci_output / "home" / "cache"))
     parameters = notebook_parameters(build_parser().parse_args(["--profile", "ci"]), ci_output)
     try:
         pm.execute_notebook(str(path), str(ci_output / path.name), parameters=parameters, cwd=str(NOTEBOOK_DIR),

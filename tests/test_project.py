@@ -39,8 +39,10 @@ def test_profiles():
     assert (paper.backbone, paper.image_size, paper.num_frames, paper.num_prompts, paper.reduction, paper.alpha,
             paper.lr, paper.batch_size, paper.max_folds, paper.pretrained) == (
         "vit_base_patch16_224.augreg_in21k", 224, 16, 5, 8, 20.0, 3e-4, 16, None, True)
-    assert not get_profile("quick").pretrained and get_profile("quick").device == "cpu"
-    assert get_profile("quick", pretrained=None).pretrained is False  # None keeps the default
+    quick = get_profile("quick")
+    assert quick.pretrained and quick.pretrain_clips > 0 and quick.device == "cpu"  # synthetic pre-training
+    assert paper.pretrain_clips == 0  # the paper's backbone comes from the hub (or --weights)
+    assert get_profile("quick", pretrained=None).pretrained is True  # None keeps the default
     assert get_profile("paper", pretrained=False).pretrained is False
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("huge")

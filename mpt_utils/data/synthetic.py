@@ -23,6 +23,7 @@ seed gives the same dataset, byte for byte.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,6 +74,14 @@ _AU_BUMPS: dict[str, list[tuple[float, float, float, float, float]]] = {
     "25": [(0.50, 0.79, 0.06, 0.0, 0.8)],
     "26": [(0.50, 0.85, 0.12, 0.0, 1.0), (0.50, 0.79, 0.06, 0.0, 0.6)],
 }
+
+#: The action units the generator can render, in numeric order.
+ACTION_UNITS: tuple[str, ...] = tuple(sorted(_AU_BUMPS, key=int))
+
+
+def action_unit_set(aus: str) -> set[str]:
+    """The AU numbers of a FACS string, sides dropped: ``"4+L10"`` -> ``{"4", "10"}``."""
+    return {au.strip().lstrip("LR") for au in aus.split("+") if au.strip()}
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,7 @@ def make_synthetic(
     jitter: float = 0.05,
     flicker: float = 0.006,
     jpeg_quality: int = 95,
+    recipes: dict[str, Sequence[str]] | None = None,
     progress: bool = True,
 ) -> Path:
     """Write a synthetic micro-expression dataset in the CASME II layout; return ``root``.
@@ -243,6 +253,9 @@ def make_synthetic(
     jitter: head jitter, standard deviation in pixels of a random walk step per frame.
     flicker: illumination flicker, relative standard deviation of the brightness per frame.
     jpeg_quality: JPEG quality of the written frames.
+    recipes: the action-unit combinations drawn per emotion (default :data:`EMOTION_AUS`). The
+        backbone pre-training corpus (:mod:`mpt_utils.train.pretrain`) passes the same AU list for
+        every emotion, so that its AUs say nothing about the emotion column.
     progress: show a progress bar.
     """
     root = Path(root)
@@ -251,8 +264,17 @@ def make_synthetic(
     lo, hi = (amplitude, amplitude) if np.isscalar(amplitude) else amplitude
     if not 0 <= lo <= hi:
         raise ValueError(f"amplitude must be a number >= 0 or a range (low, high), got {amplitude}")
+    recipes = EMOTION_AUS if recipes is None else recipes
+    missing = [e for e in CASME2_COUNTS if not recipes.get(e)]
+    unknown = sorted({au for combos in recipes.values() for c in combos for au in c.split("+")
+                      if au.lstrip("LR") not in _AU_BUMPS})
+    if missing or unknown:
+        raise ValueError(f"recipes need AU combinations for every emotion {list(CASME2_COUNTS)} built from the "
+                         f"AUs {sorted(_AU_BUMPS, key=int)}; missing emotions {missing}, unknown AUs {unknown}")
     params = dict(n_subjects=n_subjects, seed=seed, n_clips=n_clips, amplitude=[lo, hi], noise=noise,
                   jitter=jitter, flicker=flicker, jpeg_quality=jpeg_quality, version=1)
+    if recipes is not EMOTION_AUS:
+        params["recipes"] = {e: list(recipes[e]) for e in CASME2_COUNTS}
     marker = root / "SYNTHETIC.json"
     import json
 
@@ -278,7 +300,7 @@ def make_synthetic(
         subject = f"sub{owner + 1:02d}"
         episode[owner] = episode.get(owner, 0) + 1
         clip = f"EP{episode[owner]:02d}_{int(rng.integers(1, 20)):02d}{'f' if rng.random() < 0.3 else ''}"
-        aus = str(rng.choice(EMOTION_AUS[emotion]))
+        aus = str(rng.choice(list(recipes[emotion])))
         span = int(rng.integers(40, 101))
         first = int(rng.integers(1, 300))
         onset = first + int(rng.integers(3, 11))

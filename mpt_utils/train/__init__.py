@@ -17,12 +17,21 @@ from .loso import (
     train_fold,
 )
 from .metrics import chance_level, compute_metrics
+from .pretrain import (
+    PretrainConfig,
+    backbone_weights,
+    pretrain_backbone,
+    pretraining_report,
+    synthetic_backbone_weights,
+)
 
 __all__ = [
     "ConfigMismatchError",
     "LOSOResult",
     "ModelInputs",
+    "PretrainConfig",
     "TrainConfig",
+    "backbone_weights",
     "chance_level",
     "collect_results",
     "compute_metrics",
@@ -31,8 +40,11 @@ __all__ = [
     "load_run_config",
     "motion_inputs",
     "predict",
+    "pretrain_backbone",
+    "pretraining_report",
     "prepare_inputs",
     "resolve_classes",
     "run_loso",
+    "synthetic_backbone_weights",
     "train_fold",
 ]

@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 
 from ..io import atomic_write, atomic_write_text
+from ..model import PretrainedWeightsError
 from ..profiles import PROFILES, get_profile
 from .ablations import ABLATIONS
 from .config import TrainConfig
 from .loso import run_loso
+from .pretrain import backbone_weights
 
 #: The paper's main results (LOSO accuracy / F1, %).
 PAPER_MAIN = {"casme2": (87.85, 86.04), "samm": (87.50, 85.04), "smic": (86.59, 86.01)}
@@ -85,33 +87,8 @@ def _row(name: str, result, paper_acc, paper_f1, seconds: float) -> dict:
             "seconds": seconds}
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from ..data import resolve_dataset
-
-    if args.weights and args.no_pretrained:
-        print("error: --weights and --no-pretrained contradict each other", file=sys.stderr)
-        return 2
-    profile = get_profile(args.profile, pretrained=False if args.no_pretrained else None)
-    try:
-        samples, root, dataset = resolve_dataset(profile, args.dataset, args.root, args.classes,
-                                                 progress=not args.quiet)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    random_backbone = not profile.pretrained
-    label = f"profile {profile.name} · {dataset} ({root})" + (
-        " · RANDOM backbone: a timing run, not the paper's experiment" if random_backbone else "")
-    fs = None if args.fs is None else (args.fs if args.fs == "per_clip" else float(args.fs))
-    base = TrainConfig.from_profile(
-        profile, variant=args.variant, epochs=args.epochs, max_folds=args.max_folds, alpha=args.alpha, fs=fs,
-        weights=args.weights, device=args.device, precision=args.precision, seed=args.seed, label=label,
-    )
-    caveat = (f"Ours: {label}. "
-              + ("Random backbone weights: timings only, accuracy is meaningless. " if random_backbone else "")
-              + ("Synthetic data: not comparable with the paper. " if dataset == "synthetic" else "")
-              + "Paper figures as published; ablation rows are the paper's SMIC results.")
-    print(caveat)
+def _train(args: argparse.Namespace, samples, base: TrainConfig, dataset: str, caveat: str) -> int:
+    """The single run, or every row of the asked ablations; writes and prints the tables."""
     progress = not args.quiet
     if not args.ablation:
         start = time.perf_counter()
@@ -139,6 +116,43 @@ def main(argv: list[str] | None = None) -> int:
         print(report[-1])
     atomic_write_text(args.out / "tables.md", "\n".join(report))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from ..data import resolve_dataset
+
+    if args.weights and args.no_pretrained:
+        print("error: --weights and --no-pretrained contradict each other", file=sys.stderr)
+        return 2
+    profile = get_profile(args.profile, pretrained=False if args.no_pretrained else None)
+    try:
+        samples, root, dataset = resolve_dataset(profile, args.dataset, args.root, args.classes,
+                                                 progress=not args.quiet)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    random_backbone = not profile.pretrained
+    weights = backbone_weights(profile, args.weights, progress=not args.quiet)
+    synthetic_backbone = weights is not None and not args.weights
+    label = f"profile {profile.name} · {dataset} ({root})" + (
+        " · RANDOM backbone: a timing run, not the paper's experiment" if random_backbone else "") + (
+        " · backbone pre-trained on synthetic AUs, not the paper's ImageNet ViT" if synthetic_backbone else "")
+    fs = None if args.fs is None else (args.fs if args.fs == "per_clip" else float(args.fs))
+    base = TrainConfig.from_profile(
+        profile, variant=args.variant, epochs=args.epochs, max_folds=args.max_folds, alpha=args.alpha, fs=fs,
+        weights=weights, device=args.device, precision=args.precision, seed=args.seed, label=label,
+    )
+    caveat = (f"Ours: {label}. "
+              + ("Random backbone weights: timings only, accuracy is meaningless. " if random_backbone else "")
+              + ("Synthetic data: not comparable with the paper. " if dataset == "synthetic" else "")
+              + "Paper figures as published; ablation rows are the paper's SMIC results.")
+    print(caveat)
+    try:
+        return _train(args, samples, base, dataset, caveat)
+    except PretrainedWeightsError as exc:  # e.g. a backbone ablation row offline: say what to do
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -68,7 +68,20 @@ class TrainConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile, **overrides: Any) -> TrainConfig:
-        """The config a profile implies, with ``overrides`` (None values ignored)."""
+        """The config a profile implies, with ``overrides`` (None values ignored).
+
+        A profile with synthetic pre-training needs its checkpoint passed as ``weights`` (see
+        :func:`~mpt_utils.train.pretrain.backbone_weights`); without it the hub would be asked for
+        weights it does not have, so this raises instead.
+        """
+        needs_file = profile.pretrained and profile.pretrain_clips > 0 and overrides.get("pretrained") is not False
+        if needs_file and not overrides.get("weights"):
+            raise ValueError(
+                f"profile {profile.name!r} uses a backbone pre-trained on synthetic facial actions: pass "
+                f"weights=backbone_weights(profile) (mpt_utils.train), a checkpoint of your own, or pretrained=False"
+            )
+        if overrides.get("weights") and overrides.get("pretrained") is None:
+            overrides["pretrained"] = True  # a weights file means a pretrained backbone
         base = cls(
             backbone=profile.backbone,
             pretrained=profile.pretrained,
