@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from ..data import load_dataset, loso_splits, make_synthetic
 from ..data.synthetic import ACTION_UNITS, CASME2_COUNTS, action_unit_set
 from ..io import atomic_save_safetensors, atomic_write_json
-from ..model import create_backbone
+from ..model import create_backbone, normalisation
 from ..profiles import Profile
 from ..runtime import seed_everything, select_device, work_dir
 from .config import TrainConfig
@@ -174,8 +174,7 @@ def pretrain_backbone(
     backbone = create_backbone(config.backbone, pretrained=False, img_size=config.image_size,
                                **config.backbone_kwargs).to(device)
     head = nn.Linear(backbone.embed_dim, targets.shape[1]).to(device)
-    mean = torch.tensor(backbone.pretrained_cfg.get("mean", (0.5,) * 3), device=device).view(1, 3, 1, 1)
-    std = torch.tensor(backbone.pretrained_cfg.get("std", (0.5,) * 3), device=device).view(1, 3, 1, 1)
+    mean, std = (t.to(device).view(1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
     params = list(backbone.parameters()) + list(head.parameters())
     optimiser = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = -(-len(train_idx) // config.batch_size)
