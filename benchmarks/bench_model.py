@@ -15,8 +15,12 @@ import subprocess
 import sys
 import time
 
+from mpt_utils.profiles import get_profile
+
+_QUICK = get_profile("quick")
 CONFIGS = {
-    "small (quick profile: ViT-Tiny, 112 px)": dict(backbone="vit_tiny_patch16_224", img_size=112),
+    "small (quick profile: ViT-Tiny, 112 px)": dict(backbone=_QUICK.backbone, img_size=_QUICK.image_size,
+                                                     backbone_kwargs=_QUICK.backbone_kwargs),
     "paper (ViT-B/16, 224 px)": dict(backbone="vit_base_patch16_224.augreg_in21k", img_size=224),
 }
 
