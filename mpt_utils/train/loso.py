@@ -202,7 +202,8 @@ def train_fold(
     optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     precision = select_precision(device, config.precision)
     scaler = torch.amp.GradScaler("cuda") if precision.use_scaler else None
-    weights = class_weights(labels[train_idx], int(labels.max()) + 1, config.class_weights)
+    num_classes = template.head.out_features
+    weights = class_weights(labels[train_idx], num_classes, config.class_weights)
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
     generator = torch.Generator().manual_seed(seed)
     y = torch.as_tensor(labels, dtype=torch.long)
@@ -234,7 +235,7 @@ def train_fold(
         history["train_loss"].append(total / max(count, 1))
         if val_idx is not None and len(val_idx):
             logits, _ = predict(model, inputs, val_idx, config.batch_size, device, precision)
-            val = compute_metrics(labels[val_idx], logits.argmax(1), range(int(labels.max()) + 1))
+            val = compute_metrics(labels[val_idx], logits.argmax(1), range(num_classes))
             history["val_uar"].append(val["uar"])
             if config.select_epoch_on_val and val["uar"] > best[0]:
                 best = (val["uar"], copy.deepcopy(model.trainable_state_dict()))
