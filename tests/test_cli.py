@@ -51,3 +51,7 @@ def test_argument_errors(tmp_path, capsys):
     assert main(["--profile", "ci", "--out", str(tmp_path), "--weights", "w.pt", "--no-pretrained"]) == 2
     assert main(["--dataset", "casme2", "--profile", "ci", "--out", str(tmp_path)]) == 2
     assert "needs its folder" in capsys.readouterr().err
+    real = tmp_path / "CASME2"  # a real download given without --dataset: never written into
+    (real / "Cropped").mkdir(parents=True)
+    assert main(["--profile", "ci", "--root", str(real), "--out", str(tmp_path / "o")]) == 2
+    assert "no SYNTHETIC.json" in capsys.readouterr().err

@@ -49,6 +49,42 @@ def test_existing_dataset_with_same_parameters_is_reused(tmp_path):
     assert (root / "CASME2-coding-synthetic.xlsx").stat().st_mtime_ns == stamp
 
 
+def test_other_parameters_replace_the_set_whole(tmp_path):
+    root = make_synthetic(tmp_path / "a", n_subjects=3, n_clips=12, progress=False)
+    assert (root / "Cropped" / "sub03").is_dir()
+    make_synthetic(root, n_subjects=2, n_clips=12, progress=False)
+    assert sorted(p.name for p in (root / "Cropped").iterdir()) == ["sub01", "sub02"]
+    assert _digest(root) == _digest(make_synthetic(tmp_path / "b", n_subjects=2, n_clips=12, progress=False))
+
+
+def test_an_interrupted_generation_is_redone(tmp_path, monkeypatch):
+    import mpt_utils.data.synthetic as synthetic
+
+    calls = {"n": 0}
+    real_write = synthetic._write_jpeg
+
+    def failing(path, rgb, quality):
+        calls["n"] += 1
+        if calls["n"] == 30:
+            raise KeyboardInterrupt  # the session dies mid-way
+        real_write(path, rgb, quality)
+
+    monkeypatch.setattr(synthetic, "_write_jpeg", failing)
+    with pytest.raises(KeyboardInterrupt):
+        make_synthetic(tmp_path / "a", n_subjects=2, n_clips=12, progress=False)
+    monkeypatch.setattr(synthetic, "_write_jpeg", real_write)
+    root = make_synthetic(tmp_path / "a", n_subjects=2, n_clips=12, progress=False)
+    assert _digest(root) == _digest(make_synthetic(tmp_path / "b", n_subjects=2, n_clips=12, progress=False))
+
+
+def test_refuses_to_write_into_a_folder_that_is_not_synthetic(tmp_path):
+    real = tmp_path / "CASME2"
+    (real / "Cropped" / "sub01").mkdir(parents=True)
+    with pytest.raises(FileExistsError, match="no SYNTHETIC.json"):
+        make_synthetic(real, n_subjects=2, n_clips=12, progress=False)
+    assert not (real / "SYNTHETIC.json").exists()
+
+
 def test_class_counts_follow_casme2():
     assert class_counts(None) == CASME2_COUNTS
     small = class_counts(40)

@@ -23,6 +23,7 @@ seed gives the same dataset, byte for byte.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,7 +244,8 @@ def make_synthetic(
 
     Parameters
     ----------
-    root: output folder (created). An existing dataset there with the same parameters is kept.
+    root: output folder (created). A synthetic set there with the same parameters is kept, one with
+        other parameters is replaced; a non-empty folder without one is refused (FileExistsError).
     n_subjects: number of subjects (LOSO folds).
     seed: everything (identities, AU choice, timing, noise) follows from it.
     n_clips: number of clips; ``None`` gives CASME II's 255 (247 in the 5-class scheme).
@@ -278,12 +280,23 @@ def make_synthetic(
     marker = root / "SYNTHETIC.json"
     import json
 
-    if marker.exists() and json.loads(marker.read_text()).get("params") == params:
-        return root
+    if marker.exists():
+        saved = json.loads(marker.read_text())
+        if saved.get("params") == params and saved.get("complete", True):
+            return root
+        # another (or an interrupted) synthetic set lives here: replace it whole, so none of its clips survive
+        shutil.rmtree(root / "Cropped", ignore_errors=True)
+    elif root.is_dir() and any(root.iterdir()):
+        raise FileExistsError(
+            f"{root} is not empty and holds no synthetic dataset (no SYNTHETIC.json); refusing to write into it. "
+            "Choose an empty or new folder (is this a real dataset? then pass its name, e.g. dataset='casme2')"
+        )
     counts = class_counts(n_clips)
     if n_subjects > sum(counts.values()):
         raise ValueError(f"n_subjects ({n_subjects}) cannot exceed the number of clips ({sum(counts.values())})")
 
+    # claim the folder first: a run interrupted from here on leaves an incomplete marker, never a foreign folder
+    atomic_write_text(marker, json.dumps({"params": params, "complete": False}, indent=2))
     rng = np.random.default_rng(seed)
     identities = [_render_identity(rng) for _ in range(n_subjects)]
     emotions = [e for e, n in counts.items() for _ in range(n)]
@@ -333,5 +346,6 @@ def make_synthetic(
 
     table = pd.DataFrame(rows).sort_values(["Subject", "Filename"], kind="stable")
     atomic_write(root / "CASME2-coding-synthetic.xlsx", lambda p: table.to_excel(p, index=False, engine="openpyxl"))
-    atomic_write_text(marker, json.dumps({"params": params, "note": "synthetic data, not CASME II"}, indent=2))
+    done = {"params": params, "complete": True, "note": "synthetic data, not CASME II"}
+    atomic_write_text(marker, json.dumps(done, indent=2))
     return root

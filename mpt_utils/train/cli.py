@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         samples, root, dataset = resolve_dataset(profile, args.dataset, args.root, args.classes,
                                                  progress=not args.quiet)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     random_backbone = not profile.pretrained
