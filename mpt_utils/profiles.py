@@ -70,6 +70,11 @@ class Profile:
     precision: str = "auto"
     backbone_kwargs: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def synthetic_backbone(self) -> bool:
+        """True when the backbone's weights come from the synthetic pre-training (no file given)."""
+        return self.pretrained and self.pretrain_clips > 0
+
     def replace(self, **changes: Any) -> Profile:
         """A copy with some fields changed; ``None`` values are ignored (papermill defaults)."""
         known = {f.name for f in dataclasses.fields(self)}

@@ -42,7 +42,7 @@ class NotebookSession:
         data = "synthetic data" if self.dataset == "synthetic" else f"{self.dataset} ({self.data_root})"
         if not self.profile.pretrained:
             backbone = "random ViT (not the paper's experiment)"
-        elif self.weights is None and self.profile.pretrain_clips > 0:
+        elif self.weights is None and self.profile.synthetic_backbone:
             backbone = "ViT pre-trained on synthetic AUs (not the paper's ImageNet ViT)"
         else:
             backbone = "pretrained ViT"

@@ -272,7 +272,7 @@ def make_synthetic(
                       if au.lstrip("LR") not in _AU_BUMPS})
     if missing or unknown:
         raise ValueError(f"recipes need AU combinations for every emotion {list(CASME2_COUNTS)} built from the "
-                         f"AUs {sorted(_AU_BUMPS, key=int)}; missing emotions {missing}, unknown AUs {unknown}")
+                         f"AUs {list(ACTION_UNITS)}; missing emotions {missing}, unknown AUs {unknown}")
     params = dict(n_subjects=n_subjects, seed=seed, n_clips=n_clips, amplitude=[lo, hi], noise=noise,
                   jitter=jitter, flicker=flicker, jpeg_quality=jpeg_quality, version=1)
     if recipes is not EMOTION_AUS:

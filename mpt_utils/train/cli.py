@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     random_backbone = not profile.pretrained
     weights = backbone_weights(profile, args.weights, progress=not args.quiet)
-    synthetic_backbone = weights is not None and not args.weights
+    synthetic_backbone = profile.synthetic_backbone and not args.weights
     label = f"profile {profile.name} · {dataset} ({root})" + (
         " · RANDOM backbone: a timing run, not the paper's experiment" if random_backbone else "") + (
         " · backbone pre-trained on synthetic AUs, not the paper's ImageNet ViT" if synthetic_backbone else "")

@@ -74,7 +74,7 @@ class TrainConfig:
         :func:`~mpt_utils.train.pretrain.backbone_weights`); without it the hub would be asked for
         weights it does not have, so this raises instead.
         """
-        needs_file = profile.pretrained and profile.pretrain_clips > 0 and overrides.get("pretrained") is not False
+        needs_file = profile.synthetic_backbone and overrides.get("pretrained") is not False
         if needs_file and not overrides.get("weights"):
             raise ValueError(
                 f"profile {profile.name!r} uses a backbone pre-trained on synthetic facial actions: pass "

@@ -21,6 +21,7 @@ ImageNet-21k ViT-B/16, and every figure made with it says so.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import logging
@@ -108,8 +109,6 @@ class PretrainConfig:
 
     def fingerprint(self) -> str:
         """A short hash of the settings that change the weights (device excluded)."""
-        import hashlib
-
         fields = {k: v for k, v in self.as_dict().items() if k != "device"}
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
@@ -250,6 +249,6 @@ def backbone_weights(profile: Profile, weights: str | Path | None = None, progre
     """
     if weights:
         return str(weights)
-    if profile.pretrained and profile.pretrain_clips > 0:
+    if profile.synthetic_backbone:
         return str(synthetic_backbone_weights(profile, progress=progress))
     return None
