@@ -14,8 +14,16 @@ from mpt_utils.data import load_dataset, make_synthetic
 from mpt_utils.data.synthetic import ACTION_UNITS, EMOTION_AUS, action_unit_set
 from mpt_utils.model import create_backbone
 from mpt_utils.profiles import get_profile
-from mpt_utils.train import PretrainConfig, TrainConfig, backbone_weights, pretrain_backbone, pretraining_report
+from mpt_utils.train import (
+    PretrainConfig,
+    TrainConfig,
+    backbone_weights,
+    prepare_inputs,
+    pretrain_backbone,
+    pretraining_report,
+)
 from mpt_utils.train import pretrain as pretrain_module
+from mpt_utils.train.inputs import dynamic_images
 from mpt_utils.train.pretrain import CORPUS_COMBINATIONS, au_targets
 
 TINY = PretrainConfig(backbone="vit_tiny_patch16_224", backbone_kwargs={"depth": 1}, image_size=32, num_frames=4,
@@ -69,6 +77,15 @@ def test_corpus_aus_are_independent_of_the_emotion(tmp_path):
     default = json.loads((make_synthetic(tmp_path / "d", n_subjects=2, n_clips=12, progress=False)
                           / "SYNTHETIC.json").read_text())["params"]
     assert "recipes" not in default
+
+
+def test_dynamic_images_equal_the_training_inputs_and_cache_no_clips(tmp_path):
+    samples = _load(make_synthetic(tmp_path / "s", n_subjects=2, n_clips=12, progress=False))
+    full = prepare_inputs(samples, TrainConfig(image_size=32, num_frames=4), cache_dir=tmp_path / "a", progress=False)
+    only = dynamic_images(samples, 32, 4, cache_dir=tmp_path / "b", progress=False)
+    assert torch.equal(only, full.dynamic)
+    assert torch.equal(dynamic_images(samples, 32, 4, cache_dir=tmp_path / "b", progress=False), only)  # cached
+    assert [p.name for p in (tmp_path / "b").iterdir()] == ["dynamic"]  # neither clips nor magnified clips kept
 
 
 def test_pretrain_writes_a_checkpoint_that_loads_like_a_hub_file(tmp_path):

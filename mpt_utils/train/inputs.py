@@ -70,6 +70,29 @@ def motion_inputs(sample: Sample, config: TrainConfig, cache: ArrayCache | None 
     return compute() if cache is None else cache.load_or_compute(sample, params, compute)
 
 
+def dynamic_images(
+    samples: Sequence[Sample],
+    image_size: int,
+    num_frames: int,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Only the dynamic images ``(N, 3, S, S)`` float32 in [0, 1], cached; the clips are not kept.
+
+    For work that never looks at the magnified clip (the backbone pre-training): it neither stores
+    the ``(N, T, 3, S, S)`` clip tensor in memory nor writes the clips to the cache.
+    """
+    cache = ArrayCache(cache_dir or default_cache_dir())
+    params = {"what": "dynamic", "T": num_frames, "size": image_size}
+    out = torch.empty((len(samples), 3, image_size, image_size), dtype=torch.float32)
+    for i, sample in enumerate(tqdm(samples, desc="dynamic images", disable=not progress)):
+        image = cache.load_or_compute(
+            sample, params, lambda s=sample: scale_dynamic_image(rank_pool(read_clip(s, num_frames, image_size)))
+        )
+        out[i] = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+    return out
+
+
 def prepare_inputs(
     samples: Sequence[Sample],
     config: TrainConfig,

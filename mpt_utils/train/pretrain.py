@@ -42,8 +42,7 @@ from ..io import atomic_save_safetensors, atomic_write_json
 from ..model import create_backbone, normalisation
 from ..profiles import Profile
 from ..runtime import seed_everything, select_device, work_dir
-from .config import TrainConfig
-from .inputs import prepare_inputs
+from .inputs import dynamic_images
 
 log = logging.getLogger("mpt_utils.train")
 
@@ -160,8 +159,7 @@ def pretrain_backbone(
     start = time.perf_counter()
     samples = make_au_corpus(config, corpus_root, progress=progress)
     targets = torch.from_numpy(au_targets(samples))
-    frames = TrainConfig(image_size=config.image_size, num_frames=config.num_frames, alpha=0.0)
-    dynamic = prepare_inputs(samples, frames, cache_dir=cache_dir, progress=progress).dynamic
+    dynamic = dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir, progress=progress)
 
     subjects = [s.group for s in samples]
     held_out = {g for g, _, _ in loso_splits(samples)[: config.val_subjects]} if config.val_subjects else set()
