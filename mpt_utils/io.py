@@ -7,6 +7,7 @@ FUSE mount included, as far as a single rename goes).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -76,3 +77,12 @@ def atomic_save_safetensors(path: str | os.PathLike, tensors: dict) -> Path:
     from safetensors.torch import save_file
 
     return atomic_write(path, lambda p: save_file(tensors, str(p)))
+
+
+def file_sha256(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
+    """The SHA-256 hex digest of a file's bytes, read in chunks (a ViT-B checkpoint takes about a second)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -105,10 +105,16 @@ def test_pretrain_writes_a_checkpoint_that_loads_like_a_hub_file(tmp_path):
     assert not torch.equal(random.blocks[0].mlp.fc1.weight, loaded.blocks[0].mlp.fc1.weight)
 
 
-def test_pretraining_is_deterministic(tmp_path):
-    a = load_file(pretrain_backbone(TINY, tmp_path / "a.safetensors", corpus_root=tmp_path / "c", progress=False))
-    b = load_file(pretrain_backbone(TINY, tmp_path / "b.safetensors", corpus_root=tmp_path / "c", progress=False))
+def test_pretraining_is_deterministic_and_its_corpus_is_regenerated_exactly(tmp_path):
+    # without a corpus_root the corpus is deleted after training; separate caches make b regenerate and
+    # re-read every frame, so equal tensors show that deleting the corpus loses nothing
+    a = load_file(pretrain_backbone(TINY, tmp_path / "a.safetensors", cache_dir=tmp_path / "ca", progress=False))
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("au-corpus")] == []
+    b = load_file(pretrain_backbone(TINY, tmp_path / "b.safetensors", cache_dir=tmp_path / "cb", progress=False))
     assert all(torch.equal(a[k], b[k]) for k in a)
+    kept = tmp_path / "corpus"
+    pretrain_backbone(TINY, tmp_path / "c.safetensors", corpus_root=kept, cache_dir=tmp_path / "ca", progress=False)
+    assert (kept / "SYNTHETIC.json").is_file()  # a corpus_root given by the caller is kept
 
 
 def test_profile_weights_are_made_once_and_reused(tmp_path, monkeypatch):

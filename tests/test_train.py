@@ -109,6 +109,42 @@ def test_a_different_config_refuses_to_mix_into_the_same_folder(finished_run, ti
     run_loso(tiny_samples, TINY.replace(max_folds=1), finished_run.out_dir, progress=False)
 
 
+def test_a_run_is_keyed_on_its_checkpoints_contents_not_its_path(tiny_samples, tmp_path):
+    from safetensors.torch import save_file
+
+    from mpt_utils.analysis import load_fold_model
+    from mpt_utils.model import create_backbone
+    from mpt_utils.train import load_run_config
+
+    backbone = create_backbone("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=1)
+    state = {k: v.contiguous() for k, v in backbone.state_dict().items()}
+    first = tmp_path / "old_home" / "w.safetensors"
+    first.parent.mkdir()
+    save_file(state, str(first))
+    config = TINY.replace(pretrained=True, weights=str(first), max_folds=1)
+    out = tmp_path / "run"
+    run_loso(tiny_samples, config, out, progress=False)
+    fold = next((out / "folds").iterdir())
+    stamp = (fold / "metrics.json").stat().st_mtime_ns
+
+    # the same file in a new place (another MPT_HOME): the run resumes and records where it now lives
+    moved = tmp_path / "new_home" / "w.safetensors"
+    moved.parent.mkdir()
+    first.rename(moved)
+    run_loso(tiny_samples, config.replace(weights=str(moved)), out, progress=False)
+    assert (fold / "metrics.json").stat().st_mtime_ns == stamp
+    assert load_run_config(out).weights == str(moved)
+    assert load_fold_model(out, fold.name, progress=False) is not None  # rebuilt from the new place
+
+    # another checkpoint under the old name: refused, the message names the contents
+    state["cls_token"] = state["cls_token"] + 1
+    save_file(state, str(moved))
+    with pytest.raises(ConfigMismatchError, match="checkpoint's contents"):
+        run_loso(tiny_samples, config.replace(weights=str(moved)), out, progress=False)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        run_loso(tiny_samples, config.replace(weights=str(first)), tmp_path / "run2", progress=False)
+
+
 def test_bad_input(tiny_samples, tmp_path):
     with pytest.raises(ValueError, match="empty"):
         run_loso([], TINY, tmp_path / "x", progress=False)

@@ -45,6 +45,7 @@ from ..io import (
     atomic_write,
     atomic_write_json,
     atomic_write_text,
+    file_sha256,
 )
 from ..model import MPT, build_variant
 from ..runtime import seed_everything, select_device, select_precision
@@ -106,22 +107,47 @@ def fold_dir_name(subject: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", subject)
 
 
+def weights_identity(config: TrainConfig) -> str | None:
+    """What identifies the run's backbone checkpoint: the SHA-256 of ``config.weights``, None without a file.
+
+    A run folder is keyed on the file's *contents*, not its path, so a folder moved to another machine
+    (another ``MPT_HOME``, a Drive mount) still resumes with the same checkpoint found elsewhere.
+    """
+    if config.weights is None:
+        return None
+    if not Path(config.weights).is_file():
+        raise FileNotFoundError(f"backbone checkpoint {config.weights} does not exist")
+    return file_sha256(config.weights)
+
+
 def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -> None:
-    """Write config.json, or check that the one already there describes the same run."""
+    """Write config.json, or check that the one already there describes the same run.
+
+    Settings compare by value, except the checkpoint, which compares by content (``weights_sha256``).
+    """
     path = out_dir / "config.json"
-    wanted = {"config": config.result_fields(), "dataset": fingerprint}
-    if path.exists():
-        saved = json.loads(path.read_text())
-        saved_cmp = {"config": saved.get("config"), "dataset": saved.get("dataset")}
-        if json.loads(json.dumps(saved_cmp)) != json.loads(json.dumps(wanted, default=str)):
-            diff = sorted(k for k in wanted["config"] if (saved.get("config") or {}).get(k) != wanted["config"][k])
-            what = f"settings {diff}" if diff else "dataset (samples or labels)"
-            raise ConfigMismatchError(
-                f"{out_dir} already holds results of a different run (its {what} differ); refusing to "
-                "mix them. Use a new --out folder, or delete the old one to start over."
-            )
-    else:
+    wanted = {"config": config.result_fields(), "weights_sha256": weights_identity(config), "dataset": fingerprint}
+    if not path.exists():
         atomic_write_json(path, wanted)
+        return
+    saved = json.loads(path.read_text())
+    saved_config = dict(saved.get("config") or {})
+    wanted_config = json.loads(json.dumps(wanted["config"], default=str))
+    if "weights_sha256" in saved:  # folders written before the digest existed compare the path instead
+        for settings in (saved_config, wanted_config):
+            settings.pop("weights", None)
+    diff = sorted(k for k in set(wanted_config) | set(saved_config) if saved_config.get(k) != wanted_config.get(k))
+    if saved.get("weights_sha256", wanted["weights_sha256"]) != wanted["weights_sha256"]:
+        diff.append("weights (the checkpoint's contents)")
+    if diff or saved.get("dataset") != wanted["dataset"]:
+        what = f"settings {diff}" if diff else "dataset (samples or labels)"
+        raise ConfigMismatchError(
+            f"{out_dir} already holds results of a different run (its {what} differ); refusing to "
+            "mix them. Use a new --out folder, or delete the old one to start over."
+        )
+    if (saved.get("config") or {}).get("weights") != config.weights:  # same checkpoint, found in a new place
+        log.info("the run's checkpoint is now read from %s", config.weights)
+        atomic_write_json(path, {**saved, "config": {**saved["config"], "weights": config.weights}})
 
 
 def _attach_log(out_dir: Path) -> logging.Handler:
