@@ -145,6 +145,21 @@ def test_a_run_is_keyed_on_its_checkpoints_contents_not_its_path(tiny_samples, t
         run_loso(tiny_samples, config.replace(weights=str(first)), tmp_path / "run2", progress=False)
 
 
+def test_a_folder_written_before_checkpoint_digests_compares_the_path_and_is_upgraded(
+    finished_run, tiny_samples, tmp_path
+):
+    path = finished_run.out_dir / "config.json"
+    other = tmp_path / "elsewhere.safetensors"
+    other.write_bytes(b"another checkpoint")
+    saved = json.loads(path.read_text())
+    old = {k: v for k, v in saved.items() if k != "weights_sha256"}
+    path.write_text(json.dumps(old))
+    with pytest.raises(ConfigMismatchError, match=r"\['weights'\]"):
+        run_loso(tiny_samples, TINY.replace(weights=str(other)), finished_run.out_dir, progress=False)
+    run_loso(tiny_samples, TINY, finished_run.out_dir, progress=False)  # same settings: resumes
+    assert json.loads(path.read_text()) == saved  # and gains its digest (None: no checkpoint file)
+
+
 def test_bad_input(tiny_samples, tmp_path):
     with pytest.raises(ValueError, match="empty"):
         run_loso([], TINY, tmp_path / "x", progress=False)

@@ -145,9 +145,11 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -
             f"{out_dir} already holds results of a different run (its {what} differ); refusing to "
             "mix them. Use a new --out folder, or delete the old one to start over."
         )
-    if (saved.get("config") or {}).get("weights") != config.weights:  # same checkpoint, found in a new place
-        log.info("the run's checkpoint is now read from %s", config.weights)
-        atomic_write_json(path, {**saved, "config": {**saved["config"], "weights": config.weights}})
+    moved = (saved.get("config") or {}).get("weights") != config.weights  # same checkpoint, found in a new place
+    if moved or "weights_sha256" not in saved:  # record where it is now, and its digest in an older folder
+        log.info("the run's checkpoint is read from %s", config.weights)
+        atomic_write_json(path, {**saved, "config": {**saved["config"], "weights": config.weights},
+                                 "weights_sha256": wanted["weights_sha256"]})
 
 
 def _attach_log(out_dir: Path) -> logging.Handler:
