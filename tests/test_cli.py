@@ -47,6 +47,12 @@ def test_missing_hub_weights_end_with_a_clear_error(tmp_path, capsys):
     assert "huggingface" in capsys.readouterr().err
 
 
+def test_a_missing_weights_file_ends_with_a_clear_error(tmp_path, capsys):
+    assert main(["--profile", "ci", "--out", str(tmp_path / "o"), "--weights", str(tmp_path / "none.safetensors"),
+                 "--max-folds", "1", "--epochs", "1", "--quiet"]) == 2
+    assert "none.safetensors does not exist" in capsys.readouterr().err
+
+
 def test_argument_errors(tmp_path, capsys):
     assert main(["--profile", "ci", "--out", str(tmp_path), "--weights", "w.pt", "--no-pretrained"]) == 2
     assert main(["--dataset", "casme2", "--profile", "ci", "--out", str(tmp_path)]) == 2

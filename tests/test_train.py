@@ -113,7 +113,7 @@ def test_a_run_is_keyed_on_its_checkpoints_contents_not_its_path(tiny_samples, t
     from safetensors.torch import save_file
 
     from mpt_utils.analysis import load_fold_model
-    from mpt_utils.model import create_backbone
+    from mpt_utils.model import PretrainedWeightsError, create_backbone
     from mpt_utils.train import load_run_config
 
     backbone = create_backbone("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=1)
@@ -141,7 +141,7 @@ def test_a_run_is_keyed_on_its_checkpoints_contents_not_its_path(tiny_samples, t
     save_file(state, str(moved))
     with pytest.raises(ConfigMismatchError, match="checkpoint's contents"):
         run_loso(tiny_samples, config.replace(weights=str(moved)), out, progress=False)
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(PretrainedWeightsError, match="does not exist. The weights of"):  # with instructions
         run_loso(tiny_samples, config.replace(weights=str(first)), tmp_path / "run2", progress=False)
 
 

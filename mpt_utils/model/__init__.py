@@ -2,7 +2,7 @@
 
 from .accounting import count_macs, count_parameters, unfused_attention, variant_table
 from .adapters import AdaptedBlock, Bottleneck, GroupAdapter
-from .backbone import PretrainedWeightsError, create_backbone, normalisation, weights_help
+from .backbone import PretrainedWeightsError, checkpoint_file, create_backbone, normalisation, weights_help
 from .mpt import MPT, VARIANTS, Variant, build_variant
 from .prompts import MotionPromptGenerator
 
@@ -16,6 +16,7 @@ __all__ = [
     "PretrainedWeightsError",
     "Variant",
     "build_variant",
+    "checkpoint_file",
     "count_macs",
     "count_parameters",
     "create_backbone",

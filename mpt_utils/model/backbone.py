@@ -36,6 +36,15 @@ def weights_help(name: str) -> str:
     )
 
 
+def checkpoint_file(name: str, weights: str | Path) -> Path:
+    """``weights`` as an existing file (``~`` expanded); raises :class:`PretrainedWeightsError` with the
+    instructions for getting ``name``'s weights when there is no such file."""
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise PretrainedWeightsError(f"weights file {path} does not exist. {weights_help(name)}")
+    return path
+
+
 def create_backbone(
     name: str,
     pretrained: bool = True,
@@ -58,9 +67,7 @@ def create_backbone(
     """
     overlay = None
     if weights is not None:
-        path = Path(weights).expanduser()
-        if not path.is_file():
-            raise PretrainedWeightsError(f"weights file {path} does not exist. {weights_help(name)}")
+        path = checkpoint_file(name, weights)
         overlay = {"file": str(path), "custom_load": path.suffix == ".npz", "source": ""}
         pretrained = True
     try:

@@ -47,7 +47,7 @@ from ..io import (
     atomic_write_text,
     file_sha256,
 )
-from ..model import MPT, build_variant
+from ..model import MPT, build_variant, checkpoint_file
 from ..runtime import seed_everything, select_device, select_precision
 from .config import TrainConfig
 from .inputs import ModelInputs, prepare_inputs
@@ -115,9 +115,7 @@ def weights_identity(config: TrainConfig) -> str | None:
     """
     if config.weights is None:
         return None
-    if not Path(config.weights).is_file():
-        raise FileNotFoundError(f"backbone checkpoint {config.weights} does not exist")
-    return file_sha256(config.weights)
+    return file_sha256(checkpoint_file(config.backbone, config.weights))
 
 
 def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -> None:
