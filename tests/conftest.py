@@ -13,25 +13,27 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the network in tests
 
 
+def _use_home(patch: pytest.MonkeyPatch, home: Path) -> None:
+    """Point the working folder and the preprocessing cache at ``home``; forget any data root."""
+    patch.setenv("MPT_CACHE_DIR", str(home / "cache"))
+    patch.setenv("MPT_HOME", str(home))
+    patch.delenv("MPT_DATA_ROOT", raising=False)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_session_home(tmp_path_factory):
     """Module- and session-scoped fixtures (a finished run, a tiny set) also stay out of the repository:
     they run before any function-scoped fixture, so they get a working folder of their own here."""
     home = tmp_path_factory.mktemp("mpt_session_home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MPT_CACHE_DIR", str(home / "cache"))
-        patch.setenv("MPT_HOME", str(home))
-        patch.delenv("MPT_DATA_ROOT", raising=False)
+        _use_home(patch, home)
         yield home
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test gets its own preprocessing cache and working folder."""
-    home = tmp_path_factory.mktemp("mpt_home")
-    monkeypatch.setenv("MPT_CACHE_DIR", str(home / "cache"))
-    monkeypatch.setenv("MPT_HOME", str(home))
-    monkeypatch.delenv("MPT_DATA_ROOT", raising=False)
+    _use_home(monkeypatch, tmp_path_factory.mktemp("mpt_home"))
 
 
 def write_frames(folder: Path, numbers, size=(20, 24), suffix=".jpg", prefix="reg_img", gray=False,

@@ -130,6 +130,7 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -
         return
     saved = json.loads(path.read_text())
     saved_config = dict(saved.get("config") or {})
+    saved_weights = saved_config.get("weights")
     wanted_config = json.loads(json.dumps(wanted["config"], default=str))
     if "weights_sha256" in saved:  # folders written before the digest existed compare the path instead
         for settings in (saved_config, wanted_config):
@@ -143,8 +144,8 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -
             f"{out_dir} already holds results of a different run (its {what} differ); refusing to "
             "mix them. Use a new --out folder, or delete the old one to start over."
         )
-    moved = (saved.get("config") or {}).get("weights") != config.weights  # same checkpoint, found in a new place
-    if moved or "weights_sha256" not in saved:  # record where it is now, and its digest in an older folder
+    if saved_weights != config.weights or "weights_sha256" not in saved:
+        # the same checkpoint found in a new place, or an older folder without its digest: record both
         log.info("the run's checkpoint is read from %s", config.weights)
         atomic_write_json(path, {**saved, "config": {**saved["config"], "weights": config.weights},
                                  "weights_sha256": wanted["weights_sha256"]})
