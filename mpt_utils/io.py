@@ -86,3 +86,49 @@ def file_sha256(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
         while chunk := f.read(chunk_bytes):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+#: The time stamp written into generated spreadsheets, so that the same content gives the same bytes.
+FIXED_TIMESTAMP = (2000, 1, 1, 0, 0, 0)
+
+
+def atomic_write_xlsx(path: str | os.PathLike, header: list[str], rows: list[list[Any]]) -> Path:
+    """Write a one-sheet ``.xlsx`` atomically and reproducibly: the same rows give the same bytes.
+
+    A spreadsheet is a zip archive that stamps the time twice: in each member's header and in the workbook's
+    "created"/"modified" properties. Both are set to :data:`FIXED_TIMESTAMP`.
+    """
+    import datetime
+    import io
+    import zipfile
+
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)  # openpyxl sets "modified" to now while saving: fixed below
+    stamp = datetime.datetime(*FIXED_TIMESTAMP).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def write(p: Path) -> None:
+        with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as dst:
+            for member in src.infolist():
+                data = src.read(member.filename)
+                if member.filename == "docProps/core.xml":
+                    text = data.decode("utf-8")
+                    for tag in ("dcterms:created", "dcterms:modified"):
+                        start = text.find(f"<{tag}")
+                        if start >= 0:
+                            open_end = text.index(">", start) + 1
+                            close = text.index(f"</{tag}>", open_end)
+                            text = text[:open_end] + stamp + text[close:]
+                    data = text.encode("utf-8")
+                info = zipfile.ZipInfo(member.filename, date_time=FIXED_TIMESTAMP)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = member.external_attr
+                dst.writestr(info, data)
+
+    return atomic_write(path, write)

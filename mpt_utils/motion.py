@@ -1,7 +1,7 @@
 """Motion preprocessing: approximate rank pooling and Eulerian motion magnification.
 
-Rank pooling (MPT_METHOD section 2, Bilen et al. 2017) summarises a clip in one "dynamic image"
-``d = sum_t a_t I_t``. Eulerian magnification (section 3, Wu et al. 2012) amplifies the temporal
+Rank pooling (the paper's eq. 1, section III-B; Bilen et al. 2017) summarises a clip in one "dynamic image"
+``d = sum_t a_t I_t``. Eulerian magnification (eqs. 4-7, section III-B; Wu et al. 2012) amplifies the temporal
 changes of each spatial frequency band of a Laplacian pyramid and returns the magnified video.
 
 Why the fast :func:`magnify` is exact
@@ -27,6 +27,8 @@ from typing import Literal
 import cv2
 import numpy as np
 from scipy import signal
+
+from .config import PAPER
 
 # --- rank pooling --------------------------------------------------------------------------------
 
@@ -106,7 +108,7 @@ def clip_sampling_rate(fps: float, onset: int, offset: int, num_frames: int = 16
     return (max(num_frames, 2) - 1) * fps / (offset - onset)
 
 
-def butter_bandpass(low_hz: float, high_hz: float, fs: float, order: int = 1) -> np.ndarray:
+def butter_bandpass(low_hz: float, high_hz: float, fs: float, order: int = PAPER.order) -> np.ndarray:
     """Butterworth band-pass as second-order sections (scipy's ``sos`` array).
 
     Raises a clear error for cut-offs that are not ``0 < low < high < fs / 2``.
@@ -145,17 +147,31 @@ def _filter_matrix(sos_bytes: bytes, shape: tuple[int, int], num_frames: int) ->
     return np.stack(columns, axis=1)
 
 
-def apex_gain(order: int, fs: float, num_frames: int = 16, apex_fraction: float = 0.45,
-              low_hz: float = 0.4, high_hz: float = 4.0) -> float:
+def expression_intensity(t: np.ndarray, onset: float, apex: float, offset: float) -> np.ndarray:
+    """The onset-apex-offset intensity of an expression at times ``t``: float64, same shape as ``t``.
+
+    A smooth (raised-cosine) rise from 0 at the onset to 1 at the apex and a smooth fall back to 0 at
+    the offset; 0 outside onset..offset. ``t`` may be frame numbers or fractions of the clip; the
+    synthetic set renders its expressions with this curve, and :func:`apex_gain` filters it.
+    """
+    t = np.asarray(t, dtype=np.float64)
+    tiny = np.finfo(np.float64).tiny
+    rise = (t >= onset) & (t <= apex)
+    fall = (t > apex) & (t <= offset)
+    out = np.zeros_like(t)
+    out[rise] = 0.5 - 0.5 * np.cos(np.pi * (t[rise] - onset) / max(apex - onset, tiny))
+    out[fall] = 0.5 + 0.5 * np.cos(np.pi * (t[fall] - apex) / max(offset - apex, tiny))
+    return out
+
+
+def apex_gain(order: int, fs: float, num_frames: int = PAPER.num_frames, apex_fraction: float = 0.45,
+              low_hz: float = PAPER.low_hz, high_hz: float = PAPER.high_hz) -> float:
     """Band-pass output at the apex for a unit onset-to-apex motion (notebook 03's figure).
 
-    The motion is the synthetic set's intensity profile: a smooth rise from 0 at the onset to 1
-    at the apex (``apex_fraction`` of the way to the offset) and a smooth fall back to 0.
+    The motion is :func:`expression_intensity` over a ``T``-frame clip from onset (0) to offset (1), the
+    apex ``apex_fraction`` of the way.
     """
-    t = np.linspace(0.0, 1.0, num_frames)
-    rise = t <= apex_fraction
-    profile = np.where(rise, 0.5 - 0.5 * np.cos(np.pi * t / apex_fraction),
-                       0.5 + 0.5 * np.cos(np.pi * (t - apex_fraction) / (1 - apex_fraction)))
+    profile = expression_intensity(np.linspace(0.0, 1.0, num_frames), 0.0, apex_fraction, 1.0)
     response = causal_filter_matrix(butter_bandpass(low_hz, high_hz, fs, order), num_frames) @ profile
     apex_index = int(np.argmax(profile))
     return float(response[apex_index])
@@ -295,12 +311,12 @@ def _finish(magnified: np.ndarray, dtype: np.dtype) -> np.ndarray:
 
 def magnify(
     frames: np.ndarray,
-    alpha: float = 20.0,
-    low_hz: float = 0.4,
-    high_hz: float = 4.0,
-    fs: float | Literal["per_clip"] = 30.0,
-    order: int = 1,
-    levels: int | None = None,
+    alpha: float = PAPER.alpha,
+    low_hz: float = PAPER.low_hz,
+    high_hz: float = PAPER.high_hz,
+    fs: float | Literal["per_clip"] = PAPER.fs,
+    order: int = PAPER.order,
+    levels: int | None = PAPER.levels,
     lambda_c: float | None = None,
     skip_finest: bool = False,
     color: str = "rgb",
@@ -378,12 +394,12 @@ def _lowpass(image: np.ndarray, levels: int) -> np.ndarray:
 
 def magnify_reference(
     frames: np.ndarray,
-    alpha: float = 20.0,
-    low_hz: float = 0.4,
-    high_hz: float = 4.0,
-    fs: float | Literal["per_clip"] = 30.0,
-    order: int = 1,
-    levels: int | None = None,
+    alpha: float = PAPER.alpha,
+    low_hz: float = PAPER.low_hz,
+    high_hz: float = PAPER.high_hz,
+    fs: float | Literal["per_clip"] = PAPER.fs,
+    order: int = PAPER.order,
+    levels: int | None = PAPER.levels,
     lambda_c: float | None = None,
     skip_finest: bool = False,
     sample=None,

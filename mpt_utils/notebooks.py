@@ -14,13 +14,15 @@ and the path of the partly executed notebook, and exits with status 1.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
 from pathlib import Path
 
+from .data import CLASS_SCHEMES, DatasetError
+from .model import PretrainedWeightsError
 from .profiles import PROFILES
+from .run import RunError, resolve_run
 from .runtime import REPO_ROOT, work_dir
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
@@ -42,6 +44,11 @@ def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
     return notebooks
 
 
+#: How the runner names each input in its messages (see :func:`mpt_utils.run.resolve_run`).
+FLAGS = {"profile": "--profile", "dataset": "--dataset", "data_root": "--data-root", "scheme": "--scheme",
+         "weights": "--weights", "pretrained": "--no-pretrained"}
+
+
 def notebook_parameters(args: argparse.Namespace, output_root: Path) -> dict:
     """The papermill parameters every notebook declares in its ``parameters`` cell."""
     return {
@@ -49,6 +56,7 @@ def notebook_parameters(args: argparse.Namespace, output_root: Path) -> dict:
         "output_root": str(output_root),
         "data_root": str(Path(args.data_root).resolve()) if args.data_root else None,
         "dataset": args.dataset,
+        "scheme": args.scheme,
         "weights": str(Path(args.weights).resolve()) if args.weights else None,
         "pretrained": False if args.no_pretrained else None,
         "interactive": False,
@@ -110,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-root", default=None,
                         help="a real dataset's folder (default: $MPT_DATA_ROOT, else the synthetic set)")
     parser.add_argument("--dataset", default=None, choices=["casme2", "samm", "smic", "synthetic"],
-                        help="which dataset --data-root holds (default: casme2 with a root, else synthetic)")
+                        help="which dataset --data-root holds (default: recognised from its layout, else synthetic)")
+    parser.add_argument("--scheme", default=None, choices=sorted(CLASS_SCHEMES),
+                        help="class scheme (default: the dataset's own)")
     parser.add_argument("--weights", default=None,
                         help="a local backbone checkpoint (.safetensors/.pth/.npz), loaded through timm")
     parser.add_argument("--no-pretrained", action="store_true",
@@ -123,18 +133,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.weights and args.no_pretrained:
-        print("error: --weights and --no-pretrained contradict each other", file=sys.stderr)
-        return 2
     output_root = (args.output or work_dir() / "outputs").resolve()
     try:
         notebooks = find_notebooks(args.notebooks_dir, args.only)
-    except (FileNotFoundError, ValueError) as exc:
+        # the notebooks' own run, resolved once here first: bad input stops before any notebook starts
+        resolve_run(args.profile, dataset=args.dataset, data_root=args.data_root, scheme=args.scheme,
+                    weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS)
+    except (FileNotFoundError, ValueError, RunError, DatasetError, PretrainedWeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     executed = output_root / "notebooks"
     executed.mkdir(parents=True, exist_ok=True)
-    os.environ["MPT_HEADLESS"] = "1"  # inherited by the kernels: notebooks show static figures
     parameters = notebook_parameters(args, output_root)
     print(f"Running {len(notebooks)} notebook(s), profile {args.profile}, outputs in {output_root}")
     rows: list[tuple[str, str, float | None]] = []

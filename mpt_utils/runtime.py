@@ -14,6 +14,7 @@ import importlib
 import os
 import platform
 import random
+import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,9 +134,42 @@ def in_colab() -> bool:
     return "google.colab" in sys.modules
 
 
-def in_papermill() -> bool:
-    """True when a notebook is executed headlessly by papermill (the runner sets this)."""
-    return os.environ.get("MPT_HEADLESS", "") == "1"
+#: Programs that execute notebooks without a front end (no browser renders widgets there).
+HEADLESS_RUNNERS = ("papermill", "nbclient", "nbconvert", "mpt_utils.notebooks")
+
+
+def _process_line(pid: int) -> tuple[int, str] | None:
+    """``(parent pid, command line)`` of a process, or None when it cannot be read."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:  # Linux
+            ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return ppid, f.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        pass
+    try:  # macOS and other POSIX systems
+        out = subprocess.run(["ps", "-o", "ppid=,command=", "-p", str(pid)], capture_output=True, text=True,
+                             timeout=5).stdout.strip()
+        ppid, command = out.split(None, 1)
+        return int(ppid), command
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+def headless_kernel() -> bool:
+    """True when this kernel is executed by papermill, nbclient or nbconvert (or this project's runner),
+    found by looking at the processes that started it: no browser front end will render widgets here."""
+    pid = os.getppid()
+    for _ in range(4):  # the kernel's parent and a few of its ancestors
+        found = _process_line(pid)
+        if found is None:
+            return False
+        pid, command = found
+        if any(runner in command for runner in HEADLESS_RUNNERS):
+            return True
+        if pid <= 1:
+            return False
+    return False
 
 
 def _version(module: str) -> str:
@@ -162,32 +196,4 @@ def environment_report() -> dict[str, str]:
     report["precision"] = select_precision(device).name
     report["torch threads"] = str(torch.get_num_threads())
     report["colab"] = str(in_colab())
-    return report
-
-
-def resources_report(backbone: str, weights: str | None = None, data_root: str | None = None) -> dict[str, str]:
-    """Whether pretrained weights and a real dataset are reachable, without downloading anything."""
-    report: dict[str, str] = {}
-    if weights:
-        report["pretrained weights"] = f"local file {weights}: " + ("found" if Path(weights).is_file() else "MISSING")
-    else:
-        try:
-            import timm
-            from huggingface_hub import try_to_load_from_cache
-
-            cfg = timm.models.get_pretrained_cfg(backbone)
-            hub_id = getattr(cfg, "hf_hub_id", None)
-            cached = hub_id and isinstance(try_to_load_from_cache(hub_id, "model.safetensors"), str)
-            report["pretrained weights"] = (
-                f"{hub_id}: in the local Hugging Face cache" if cached
-                else f"{hub_id or backbone}: not cached here; downloaded on first use when online, "
-                "else pass --weights (see README)"
-            )
-        except Exception as exc:  # a report must not fail
-            report["pretrained weights"] = f"unknown ({type(exc).__name__}: {exc})"
-    root = data_root or os.environ.get(DATA_ROOT_ENV)
-    if root:
-        report["real dataset"] = f"{root}: " + ("found" if Path(root).is_dir() else "MISSING")
-    else:
-        report["real dataset"] = f"none ({DATA_ROOT_ENV} unset): the synthetic default is used"
     return report

@@ -1,63 +1,140 @@
-"""The training command line: a single run, an ablation table, and its argument errors."""
+"""The training command line: a single run, an ablation table, the MEGC composite, and every input error."""
 
 from __future__ import annotations
 
-import pandas as pd
+import json
+import os
+import time
+from pathlib import Path
 
-from mpt_utils.train.cli import main
+import pandas as pd
+import pytest
+from conftest import make_casme2, make_samm, make_smic
+
+from mpt_utils import paper
+from mpt_utils.cli import main
+
+FAST = ["--max-folds", "1", "--epochs", "1", "--quiet"]
 
 
 def test_single_run_writes_a_table_beside_the_paper(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["--profile", "ci", "--out", str(out), "--max-folds", "1", "--epochs", "1", "--quiet"]) == 0
+    assert main(["--profile", "ci", "--out", str(out), *FAST]) == 0
     table = pd.read_csv(out / "table.csv")
     assert table["row"].tolist() == ["mpt on synthetic"] and table["folds"].tolist() == ["1/4"]
     md = (out / "table.md").read_text()
     assert "pre-trained on synthetic AUs" in md and "Synthetic data: not comparable" in md
-    assert "Random backbone weights" not in md
-    assert (out / "results.json").is_file() and "RANDOM weights" not in (out / "summary.md").read_text()
+    assert "RANDOM" not in md
+    assert (out / "results.json").is_file() and "RANDOM" not in (out / "summary.md").read_text()
     # rerunning resumes: nothing to train, same table
-    assert main(["--profile", "ci", "--out", str(out), "--max-folds", "1", "--epochs", "1", "--quiet"]) == 0
+    assert main(["--profile", "ci", "--out", str(out), *FAST]) == 0
     assert pd.read_csv(out / "table.csv")["f1"].tolist() == table["f1"].tolist()
 
 
 def test_ablation_table_has_the_paper_rows(tmp_path):
     out = tmp_path / "abl"
-    assert main(["--profile", "ci", "--out", str(out), "--ablation", "adapters", "--max-folds", "1", "--epochs", "1",
-                 "--quiet"]) == 0
+    assert main(["--profile", "ci", "--out", str(out), "--ablation", "adapters", *FAST]) == 0
     table = pd.read_csv(out / "adapters.csv")
     assert table["row"].tolist() == ["MPT w/o adapter", "primitive adapter", "MPT (group adapter)"]
-    assert table["paper_acc"].tolist() == [82.92, 84.15, 86.59]
+    assert table["paper_acc"].tolist() == [paper.VARIANTS[v].acc for v in
+                                           ("motion_prompts_only", "primitive_adapter", "mpt")]
     assert (out / "adapters" / "primitive_adapter" / "results.json").is_file()
     assert "Table VIII" in (out / "tables.md").read_text()
 
 
 def test_a_random_backbone_is_labelled_loudly(tmp_path):
     out = tmp_path / "random"
-    assert main(["--profile", "ci", "--out", str(out), "--max-folds", "1", "--epochs", "1", "--quiet",
-                 "--no-pretrained"]) == 0
-    assert "Random backbone weights" in (out / "table.md").read_text()
-    assert "RANDOM weights" in (out / "summary.md").read_text()
+    assert main(["--profile", "ci", "--out", str(out), *FAST, "--no-pretrained"]) == 0
+    assert "RANDOM weights: a timing run" in (out / "table.md").read_text()
+    assert "RANDOM weights: a timing run" in (out / "summary.md").read_text()
+
+
+def test_the_classes_option_names_a_scheme_that_reaches_training(tmp_path):
+    """The README's ``--classes megc2019`` (alias of ``--scheme``) trains on the 3-class scheme."""
+    out = tmp_path / "megc"
+    assert main(["--profile", "ci", "--out", str(out), "--classes", "megc2019", *FAST]) == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert saved["classes"] == ["negative", "positive", "surprise"]
+    assert "megc2019 classes" in (out / "table.md").read_text()
+
+
+def test_the_megc2019_composite_pools_three_datasets_and_scores_each(tmp_path):
+    roots = {"casme2": make_casme2(tmp_path / "CASME2"), "samm": make_samm(tmp_path / "SAMM"),
+             "smic": make_smic(tmp_path / "SMIC")}
+    out = tmp_path / "composite"
+    args = ["--dataset", "megc2019", *(a for name, root in roots.items() for a in (f"--root-{name}", str(root)))]
+    assert main([*args, "--profile", "ci", "--out", str(out), "--epochs", "1", "--max-folds", "99", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["per_dataset"]) == {"casme2", "samm", "smic"}
+    for d in results["per_dataset"].values():
+        assert set(d) >= {"uf1", "uar", "n_clips"} and d["n_clips"] > 0
+    assert sum(d["n_clips"] for d in results["per_dataset"].values()) == results["n"]
+    predictions = pd.read_csv(out / "predictions.csv")
+    assert predictions["subject"].str.split("/").str[0].nunique() == 3  # subjects carry their dataset
+    assert results["folds_total"] == predictions["subject"].nunique()  # LOSO over every subject of all three
+    table = pd.read_csv(out / "table.csv")
+    assert table["row"].tolist() == ["casme2", "samm", "smic", "composite"]
+    assert table.loc[3, "uf1"] == pytest.approx(100 * results["uf1"])
+    assert "MEGC 2019 composite" in (out / "table.md").read_text()
 
 
 def test_missing_hub_weights_end_with_a_clear_error(tmp_path, capsys):
-    """Offline, the backbone table's ViT-B rows need weights from the hub: exit 2 with instructions."""
-    assert main(["--profile", "ci", "--out", str(tmp_path), "--ablation", "backbones", "--max-folds", "1",
-                 "--epochs", "1", "--quiet"]) == 2
+    """Offline, the backbone table's ViT-B rows need weights from the hub: exit 2 with instructions, before training."""
+    out = tmp_path / "o"
+    assert main(["--profile", "ci", "--out", str(out), "--ablation", "backbones", *FAST]) == 2
     assert "huggingface" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_paper_profile_offline_stops_before_any_data_work(tmp_path, capsys):
+    start = time.perf_counter()
+    assert main(["--profile", "paper", "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "HF_HUB_OFFLINE" in err and "--weights" in err and "huggingface-cli download" in err
+    assert time.perf_counter() - start < 30  # no retries, no synthetic set, no cache
+    assert not (Path(os.environ["MPT_HOME"]) / "data").exists() and not (tmp_path / "o").exists()
 
 
 def test_a_missing_weights_file_ends_with_a_clear_error(tmp_path, capsys):
     assert main(["--profile", "ci", "--out", str(tmp_path / "o"), "--weights", str(tmp_path / "none.safetensors"),
-                 "--max-folds", "1", "--epochs", "1", "--quiet"]) == 2
+                 *FAST]) == 2
     assert "none.safetensors does not exist" in capsys.readouterr().err
 
 
-def test_argument_errors(tmp_path, capsys):
-    assert main(["--profile", "ci", "--out", str(tmp_path), "--weights", "w.pt", "--no-pretrained"]) == 2
-    assert main(["--dataset", "casme2", "--profile", "ci", "--out", str(tmp_path)]) == 2
-    assert "needs its folder" in capsys.readouterr().err
-    real = tmp_path / "CASME2"  # a real download given without --dataset: never written into
-    (real / "Cropped").mkdir(parents=True)
-    assert main(["--profile", "ci", "--root", str(real), "--out", str(tmp_path / "o")]) == 2
-    assert "no SYNTHETIC.json" in capsys.readouterr().err
+@pytest.mark.parametrize("case", ["contradiction", "no_root", "missing_root", "unknown_layout", "bad_sheet",
+                                  "unknown_variant", "other_run", "one_composite_root"])
+def test_bad_input_ends_with_exit_2_naming_the_flag_and_writes_nothing(case, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = {
+        "contradiction": ["--weights", "w.pt", "--no-pretrained"],
+        "no_root": ["--dataset", "casme2"],
+        "missing_root": ["--root", str(tmp_path / "does" / "not" / "exist")],
+        "unknown_layout": ["--root", str(tmp_path / "CASME2")],
+        "bad_sheet": ["--root", str(tmp_path / "CASME2"), "--dataset", "casme2"],
+        "unknown_variant": ["--variant", "mtp"],
+        "other_run": ["--epochs", "2"],
+        "one_composite_root": ["--dataset", "megc2019", "--root-smic", str(tmp_path / "CASME2")],
+    }[case]
+    expected = {
+        "contradiction": "--weights and --no-pretrained contradict",
+        "no_root": "needs its folder: pass --root",
+        "missing_root": "does not exist (--root)",
+        "unknown_layout": "cannot tell which dataset",
+        "bad_sheet": "is not a readable .xlsx/.csv coding sheet",
+        "unknown_variant": "unknown variant 'mtp'",
+        "other_run": "different run",
+        "one_composite_root": "two or three of",
+    }[case]
+    (tmp_path / "CASME2" / "Cropped").mkdir(parents=True)  # a real download's folder: never written into
+    if case == "bad_sheet":
+        (tmp_path / "CASME2" / "CASME2-coding-20190701.xlsx").write_text("not a spreadsheet")
+    if case == "other_run":
+        assert main(["--profile", "ci", "--out", str(out), *FAST]) == 0
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert main(["--profile", "ci", "--out", str(out), *FAST, *args]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert "--data-root" not in err and "data_root=" not in err  # this command's own flag names
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert [p for p in written if p not in before] == []
+    assert not list((tmp_path / "CASME2").glob("SYNTHETIC.json"))

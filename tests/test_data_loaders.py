@@ -66,11 +66,11 @@ def test_scheme_drops_outside_emotions_with_a_count(casme2_root):
 
 
 def test_megc_composite_scheme(casme2_root, tmp_path):
-    casme = _quiet(load_dataset, "casme2", casme2_root, classes="megc2019")
+    casme = _quiet(load_dataset, "casme2", casme2_root, scheme="megc2019")
     assert {s.clip: s.label for s in casme} == {
         "EP02_01f": "negative", "EP03_02": "positive", "EP01_01": "surprise", "EP05_03": "negative",
         "EP09_01": "negative"}  # "others" is left out, fear is negative
-    samm = _quiet(load_dataset, "samm", make_samm(tmp_path / "samm"), classes="megc2019")
+    samm = _quiet(load_dataset, "samm", make_samm(tmp_path / "samm"), scheme="megc2019")
     assert {s.label for s in samm} == {"negative"}
 
 
@@ -131,7 +131,7 @@ def test_onset_offset_outside_frames(tmp_path):
 
 def test_unknown_scheme_and_dataset(casme2_root):
     with pytest.raises(ValueError, match="unknown class scheme 'seven'"):
-        load_dataset("casme2", casme2_root, classes="seven")
+        load_dataset("casme2", casme2_root, scheme="seven")
     with pytest.raises(ValueError, match="unknown dataset"):
         load_dataset("casme3", casme2_root)
 

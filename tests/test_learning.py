@@ -16,7 +16,7 @@ import warnings
 
 from mpt_utils.data import load_dataset, make_synthetic
 from mpt_utils.profiles import get_profile
-from mpt_utils.train import TrainConfig, run_loso
+from mpt_utils.train import run_loso
 
 CHANCE = 0.20
 REQUIRED = 0.32
@@ -27,7 +27,7 @@ def test_quick_setting_learns_an_easy_synthetic_set(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         samples = load_dataset("synthetic", root)
-    config = TrainConfig.from_profile(get_profile("quick", pretrained=False), label="learning test")
+    config = get_profile("quick").train_config(pretrained=False, label="learning test")
     result = run_loso(samples, config, tmp_path / "run", progress=False)
     m = result.metrics
     assert result.complete

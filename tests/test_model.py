@@ -30,7 +30,7 @@ def inputs(batch=2, size=32, frames=4):
 def plain_vit_features(model: MPT, dyn, tokens=None):
     """The frozen timm ViT's own blocks run on [CLS, (prompts), patches], independently of MPT's code."""
     bb = model.backbone
-    x = bb._pos_embed(bb.patch_embed(model._normalise(dyn)))
+    x = bb._pos_embed(bb.patch_embed(model.normalise(dyn)))
     if tokens is not None:
         x = torch.cat([x[:, :1], tokens, x[:, 1:]], dim=1)
     for block in bb.blocks:
@@ -41,9 +41,11 @@ def plain_vit_features(model: MPT, dyn, tokens=None):
 def test_output_shapes_and_features():
     model = MPT(**SMALL)
     dyn, clip = inputs()
-    logits, cls = model(dyn, clip, return_features=True)
-    assert logits.shape == (2, 5) and cls.shape == (2, model.backbone.embed_dim)
     tokens = model.forward_features(dyn, clip)
+    logits, cls = model.forward_head(tokens), model.forward_head(tokens, pre_logits=True)
+    assert logits.shape == (2, 5) and cls.shape == (2, model.backbone.embed_dim)
+    torch.testing.assert_close(cls, tokens[:, 0])
+    torch.testing.assert_close(model(dyn, clip), logits)  # forward = forward_head(forward_features(...))
     assert tokens.shape == (2, 1 + 5 + 4, model.backbone.embed_dim)  # CLS + K=5 + 2x2 patches
 
 
@@ -51,10 +53,10 @@ def test_prompts_sit_right_after_cls():
     model = MPT(**SMALL)
     dyn, clip = inputs()
     seq = model.embed(dyn, clip)
-    prompts = model.generator(model._normalise(clip))
+    prompts = model.generator(model.normalise(clip))
     torch.testing.assert_close(seq[:, 1:6], prompts)
     bb = model.backbone
-    patches = bb._pos_embed(bb.patch_embed(model._normalise(dyn)))
+    patches = bb._pos_embed(bb.patch_embed(model.normalise(dyn)))
     torch.testing.assert_close(seq[:, :1], patches[:, :1])
     torch.testing.assert_close(seq[:, 6:], patches[:, 1:])
 
@@ -68,7 +70,7 @@ def test_zero_adapters_and_no_prompts_equal_the_plain_vit():
 def test_zero_adapters_with_prompts_equal_the_plain_blocks_on_the_same_sequence():
     model = MPT(**SMALL)
     dyn, clip = inputs()
-    prompts = model.generator(model._normalise(clip))
+    prompts = model.generator(model.normalise(clip))
     torch.testing.assert_close(model.forward_features(dyn, clip), plain_vit_features(model, dyn, prompts))
 
 
@@ -100,11 +102,15 @@ def test_gaussian_kernels_are_normalised_and_inside_the_clip():
     gen = MotionPromptGenerator(num_frames=8, num_prompts=5, embed_dim=16, channels=8, patch_size=8)
     with torch.no_grad():
         gen.to_mean.weight.normal_(std=5.0)  # push the means around
-        tokens = gen(torch.randn(3, 8, 3, 32, 32) * 10)
+        clip = torch.randn(3, 8, 3, 32, 32) * 10
+        tokens = gen(clip)
+        means, widths, weights = gen.windows(clip)
     assert tokens.shape == (3, 5, 16)
-    torch.testing.assert_close(gen.last_weights.sum(-1), torch.ones(3, 5))
-    assert (gen.last_means >= 0).all() and (gen.last_means <= 7).all()
-    assert (gen.last_widths >= 0.5).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(3, 5))
+    assert (means >= 0).all() and (means <= 7).all()
+    assert (widths >= 0.5).all()
+    torch.testing.assert_close(tokens, gen.project(weights @ gen.frame_features(clip)))  # eq. 12
+    assert not any(name.startswith("last_") for name in vars(gen))  # forward stores nothing
     with pytest.raises(ValueError, match="frames"):
         gen(torch.randn(1, 6, 3, 32, 32))
 
@@ -148,11 +154,26 @@ def test_k_and_r_grid(k, r):
 
 
 def test_vpt_deep_replaces_prompts_in_every_layer():
-    model = build_variant("vpt_deep", **SMALL)
-    assert model.vpt_prompts.shape == (2, 5, model.backbone.embed_dim)
+    """The K prompt tokens that *enter* each block are that block's own learned prompts (VPT-deep), while
+    VPT-shallow's prompts enter only the first block and then flow on like any token."""
     dyn, clip = inputs()
-    out = model.forward_features(dyn, clip)
-    assert out.shape[1] == 1 + 5 + 4
+    for kind in ("vpt_deep", "vpt_shallow"):
+        model = build_variant(kind, **SMALL)
+        with torch.no_grad():
+            model.vpt_prompts.normal_()  # distinct values per layer
+        entering = []
+        hooks = [b.register_forward_pre_hook(lambda mod, args, seen=entering: seen.append(args[0][:, 1:6].detach()))
+                 for b in model.blocks]
+        model.forward_features(dyn, clip)
+        for h in hooks:
+            h.remove()
+        layers = model.vpt_prompts.shape[0]
+        assert layers == (len(model.blocks) if kind == "vpt_deep" else 1)
+        for i, tokens in enumerate(entering):
+            if i < layers:  # the block's own prompts, for every image of the batch
+                torch.testing.assert_close(tokens, model.vpt_prompts[i].expand(2, -1, -1))
+            else:  # shallow: what block 0 made of them, not a learned prompt
+                assert not torch.allclose(tokens, model.vpt_prompts[0].expand(2, -1, -1))
 
 
 def test_parameter_count_of_small_model():

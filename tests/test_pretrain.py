@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,11 +14,9 @@ from safetensors.torch import load_file
 from mpt_utils.data import load_dataset, make_synthetic
 from mpt_utils.data.synthetic import ACTION_UNITS, EMOTION_AUS, action_unit_set
 from mpt_utils.model import create_backbone
-from mpt_utils.profiles import get_profile
 from mpt_utils.train import (
     PretrainConfig,
     TrainConfig,
-    backbone_weights,
     prepare_inputs,
     pretrain_backbone,
     pretraining_report,
@@ -117,9 +116,11 @@ def test_pretraining_is_deterministic_and_its_corpus_is_regenerated_exactly(tmp_
     assert (kept / "SYNTHETIC.json").is_file()  # a corpus_root given by the caller is kept
 
 
-def test_profile_weights_are_made_once_and_reused(tmp_path, monkeypatch):
-    profile = get_profile("ci")
-    assert profile.synthetic_backbone and not profile.replace(pretrained=False).synthetic_backbone
+def test_a_run_makes_its_synthetic_backbone_once_when_asked(tmp_path, monkeypatch):
+    from mpt_utils.model import PretrainedWeightsError
+    from mpt_utils.run import resolve_run
+    from mpt_utils.train import run_loso
+
     calls = []
     real = pretrain_module.pretrain_backbone
 
@@ -128,29 +129,25 @@ def test_profile_weights_are_made_once_and_reused(tmp_path, monkeypatch):
         return real(dataclasses.replace(config, epochs=1), out_file, **kwargs)
 
     monkeypatch.setattr(pretrain_module, "pretrain_backbone", counting)
-    first = backbone_weights(profile, progress=False)
-    second = backbone_weights(profile, progress=False)
-    assert first == second and len(calls) == 1
-    assert calls[0].backbone_kwargs == profile.backbone_kwargs and calls[0].image_size == profile.image_size
-    # another setting makes another file rather than reusing a stale one
-    other = backbone_weights(profile.replace(pretrain_epochs=3), progress=False)
-    assert other != first and len(calls) == 2
+    run = resolve_run("ci", progress=False)
+    assert run.backbone_source == "synthetic" and not calls  # resolving trains nothing
+    assert not Path(run.config.weights).exists()
+    with pytest.raises(PretrainedWeightsError, match="has not been made yet: call run.prepare_backbone"):
+        run_loso(run.samples, run.config, tmp_path / "early", progress=False)
+    assert not (tmp_path / "early").exists() or not list((tmp_path / "early").rglob("metrics.json"))
+    first = run.prepare_backbone(progress=False)
+    assert first == run.config.weights and run.prepare_backbone(progress=False) == first and len(calls) == 1
+    assert calls[0].backbone_kwargs == run.config.backbone_kwargs and calls[0].image_size == run.config.image_size
+    # another pre-training setting makes another file rather than reusing a stale one
+    other = resolve_run(run.profile.replace(pretrain_epochs=3), progress=False)
+    assert other.config.weights != first and other.pretraining.epochs == 3
     # a user's own checkpoint wins; a random backbone asks for no file
-    assert backbone_weights(profile, weights="mine.safetensors") == "mine.safetensors"
-    assert backbone_weights(profile.replace(pretrained=False)) is None
-    assert backbone_weights(get_profile("paper")) is None  # the hub's weights
+    mine = tmp_path / "mine.safetensors"
+    mine.write_bytes(b"x")
+    assert resolve_run("ci", weights=mine, progress=False).config.weights == str(mine.resolve())
+    assert resolve_run("ci", pretrained=False, progress=False).config.weights is None
 
 
-def test_from_profile_asks_for_the_synthetic_checkpoint():
-    quick = get_profile("quick")
-    with pytest.raises(ValueError, match="backbone_weights"):
-        TrainConfig.from_profile(quick)
-    config = TrainConfig.from_profile(quick, weights="w.safetensors")
-    assert config.pretrained and config.weights == "w.safetensors"
-    assert not TrainConfig.from_profile(quick, pretrained=False).pretrained
-    assert not TrainConfig.from_profile(get_profile("quick", pretrained=False)).pretrained
-
-
-def test_profile_without_pretraining_refuses_a_config():
-    with pytest.raises(ValueError, match="no synthetic pre-training"):
-        PretrainConfig.from_profile(get_profile("paper"))
+def test_pretraining_needs_clips():
+    with pytest.raises(ValueError, match="clips > 0"):
+        PretrainConfig.for_run(TrainConfig(), clips=0, epochs=1)

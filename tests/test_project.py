@@ -9,8 +9,9 @@ import pytest
 import torch
 import yaml
 
+from mpt_utils.config import PAPER, TrainConfig
 from mpt_utils.io import atomic_save_npz, atomic_write, atomic_write_json
-from mpt_utils.profiles import PROFILES, get_profile
+from mpt_utils.profiles import PROFILES, Profile, get_profile, profiles_table
 from mpt_utils.runtime import REPO_ROOT, REPO_URL, select_device, select_precision
 
 
@@ -33,21 +34,42 @@ def test_readme_quick_start_is_what_ci_runs():
     assert install in ci and ".venv/bin/python -m pytest" in ci
 
 
-def test_profiles():
+def test_profiles_are_overrides_of_the_papers_settings():
     assert set(PROFILES) == {"ci", "quick", "paper"}
     paper = get_profile("paper")
-    assert (paper.backbone, paper.image_size, paper.num_frames, paper.num_prompts, paper.reduction, paper.alpha,
-            paper.lr, paper.batch_size, paper.max_folds, paper.pretrained) == (
+    assert paper.settings == {} and paper.train_config() == PAPER  # the paper's profile changes nothing
+    assert (PAPER.backbone, PAPER.image_size, PAPER.num_frames, PAPER.num_prompts, PAPER.reduction, PAPER.alpha,
+            PAPER.lr, PAPER.batch_size, PAPER.max_folds, PAPER.pretrained) == (
         "vit_base_patch16_224.augreg_in21k", 224, 16, 5, 8, 20.0, 3e-4, 16, None, True)
     quick = get_profile("quick")
-    assert quick.pretrained and quick.pretrain_clips > 0 and quick.device == "cpu"  # synthetic pre-training
-    assert paper.pretrain_clips == 0  # the paper's backbone comes from the hub (or --weights)
-    assert get_profile("quick", pretrained=None).pretrained is True  # None keeps the default
-    assert get_profile("paper", pretrained=False).pretrained is False
+    assert quick.synthetic_backbone and quick.train_config().device == "cpu"  # synthetic pre-training
+    assert not paper.synthetic_backbone  # the paper's backbone comes from the hub (or --weights)
+    assert quick.train_config(epochs=None).epochs == quick.settings["epochs"]  # None keeps the profile's value
     with pytest.raises(ValueError, match="unknown profile"):
         get_profile("huge")
-    with pytest.raises(TypeError, match="unknown profile field"):
-        get_profile("ci", colour="red")
+    with pytest.raises(TypeError, match="unknown setting"):
+        Profile("bad", "a typo", settings={"epoch": 3})  # caught where the profile is defined
+    table = profiles_table()
+    assert list(table.columns) == ["ci", "quick", "paper"]
+    assert table.loc["image_size"].tolist() == ["64", "112", "224"] and "nan" not in table.to_string().lower()
+
+
+def test_defaults_are_read_from_the_config_not_typed_again():
+    """Every public keyword default that is a setting equals the paper's TrainConfig value."""
+    import inspect
+
+    from mpt_utils.data import read_clip
+    from mpt_utils.model import MPT, create_backbone
+    from mpt_utils.motion import magnify, magnify_reference
+
+    names = {"size": "image_size", "img_size": "image_size", "generator_channels": "generator_channels"}
+    for function in (MPT.__init__, magnify, magnify_reference, read_clip, create_backbone):
+        for name, parameter in inspect.signature(function).parameters.items():
+            field = names.get(name, name)
+            if field == "backbone_kwargs":  # None stands for {} (no mutable default)
+                continue
+            if field in TrainConfig.__dataclass_fields__ and parameter.default is not inspect.Parameter.empty:
+                assert parameter.default == getattr(PAPER, field), f"{function.__qualname__}({name}=...)"
 
 
 def test_device_and_precision_rules():

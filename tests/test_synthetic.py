@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mpt_utils.data import load_casme2, make_synthetic, read_clip
+from mpt_utils.data import load_casme2, make_synthetic, read_key_frame
 from mpt_utils.data.synthetic import CASME2_COUNTS, class_counts
 
 
@@ -104,7 +104,7 @@ def test_motion_is_subtle_and_amplitude_is_the_difficulty_knob(tmp_path):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             samples = load_casme2(root)
-        return np.mean([np.abs(read_clip(s, 1, 112)[0].astype(float) - read_clip(s, 2, 112)[0]).mean()
+        return np.mean([np.abs(read_key_frame(s, "apex", 112).astype(float) - read_key_frame(s, "onset", 112)).mean()
                         for s in samples])
 
     still, subtle, easy = apex_change(0.0), apex_change(1.0), apex_change(8.0)

@@ -145,19 +145,30 @@ def test_a_run_is_keyed_on_its_checkpoints_contents_not_its_path(tiny_samples, t
         run_loso(tiny_samples, config.replace(weights=str(first)), tmp_path / "run2", progress=False)
 
 
-def test_a_folder_written_before_checkpoint_digests_compares_the_path_and_is_upgraded(
-    finished_run, tiny_samples, tmp_path
-):
+def test_a_folder_written_before_checkpoint_digests_is_refused_with_a_clear_message(finished_run, tiny_samples):
     path = finished_run.out_dir / "config.json"
-    other = tmp_path / "elsewhere.safetensors"
-    other.write_bytes(b"another checkpoint")
     saved = json.loads(path.read_text())
-    old = {k: v for k, v in saved.items() if k != "weights_sha256"}
-    path.write_text(json.dumps(old))
-    with pytest.raises(ConfigMismatchError, match=r"\['weights'\]"):
-        run_loso(tiny_samples, TINY.replace(weights=str(other)), finished_run.out_dir, progress=False)
-    run_loso(tiny_samples, TINY, finished_run.out_dir, progress=False)  # same settings: resumes
-    assert json.loads(path.read_text()) == saved  # and gains its digest (None: no checkpoint file)
+    path.write_text(json.dumps({k: v for k, v in saved.items() if k != "weights_sha256"}))
+    try:
+        with pytest.raises(ConfigMismatchError, match="older version .* start a new --out folder"):
+            run_loso(tiny_samples, TINY, finished_run.out_dir, progress=False)
+    finally:
+        path.write_text(json.dumps(saved))  # the module's other tests reuse this folder
+
+
+def test_a_composite_reports_each_source_dataset(tiny_samples, tmp_path):
+    """Samples of two datasets (subjects kept apart by their dataset): results.json adds per_dataset."""
+    half = len(tiny_samples) // 2
+    mixed = [dataclasses.replace(s, dataset="casme2") if i < half else s for i, s in enumerate(tiny_samples)]
+    result = run_loso(mixed, TINY.replace(epochs=1), tmp_path / "mixed", progress=False)
+    per = json.loads((tmp_path / "mixed" / "results.json").read_text())["per_dataset"]
+    assert set(per) == {"casme2", "synthetic"}
+    assert sum(d["n_clips"] for d in per.values()) == result.metrics["n"] == len(mixed)
+    part = result.predictions[result.predictions["dataset"] == "casme2"]
+    expected = compute_metrics(part["label"], part["prediction"], result.config.classes)
+    assert per["casme2"]["uf1"] == pytest.approx(expected["f1"])
+    assert per["casme2"]["uar"] == pytest.approx(expected["uar"])
+    assert "Per source dataset" in (tmp_path / "mixed" / "summary.md").read_text()
 
 
 def test_bad_input(tiny_samples, tmp_path):

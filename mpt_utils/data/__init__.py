@@ -6,9 +6,14 @@ Typical use::
     root = make_synthetic("data/synthetic")
     samples = load_dataset("synthetic", root)
     clip = read_clip(samples[0], num_frames=16, size=224)   # (16, 224, 224, 3) uint8
+    apex = read_key_frame(samples[0], "apex", size=224)      # (224, 224, 3) uint8
+
+A run (profile, data, class scheme, backbone) is put together by :func:`mpt_utils.run.resolve_run`.
 """
 
+from .checks import pixel_baselines
 from .clips import (
+    KEY_FRAMES,
     ArrayCache,
     FaceNotFoundError,
     expand_box,
@@ -16,10 +21,13 @@ from .clips import (
     haar_face_detector,
     read_clip,
     read_frame,
+    read_key_frame,
     sample_positions,
 )
 from .loaders import (
     DatasetError,
+    detect_dataset,
+    frame_index,
     frame_number,
     list_frames,
     load_casme2,
@@ -27,11 +35,12 @@ from .loaders import (
     load_samm,
     load_smic,
 )
-from .resolve import default_synthetic_root, resolve_dataset
 from .samples import (
     CLASS_SCHEMES,
+    DEFAULT_SCHEME,
     Sample,
     apply_scheme,
+    check_classes,
     class_names,
     label_indices,
     loso_splits,
@@ -42,14 +51,18 @@ from .synthetic import make_synthetic
 __all__ = [
     "ArrayCache",
     "CLASS_SCHEMES",
+    "DEFAULT_SCHEME",
     "DatasetError",
     "FaceNotFoundError",
+    "KEY_FRAMES",
     "Sample",
     "apply_scheme",
+    "check_classes",
     "class_names",
-    "default_synthetic_root",
+    "detect_dataset",
     "expand_box",
     "face_box",
+    "frame_index",
     "frame_number",
     "haar_face_detector",
     "label_indices",
@@ -60,9 +73,10 @@ __all__ = [
     "load_smic",
     "loso_splits",
     "make_synthetic",
+    "pixel_baselines",
     "read_clip",
     "read_frame",
-    "resolve_dataset",
+    "read_key_frame",
     "sample_positions",
     "summarise",
 ]

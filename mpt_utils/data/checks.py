@@ -13,15 +13,16 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from .clips import read_clip
+from ..metrics import compute_metrics
+from .clips import read_key_frame
 from .samples import Sample
 
 
 def _features(samples: Sequence[Sample], size: int, grid: int) -> tuple[np.ndarray, np.ndarray]:
     apex, diff = [], []
     for s in samples:
-        onset = read_clip(s, num_frames=2, size=size)[0].astype(np.float32).mean(-1)  # T=2: onset, offset
-        peak = read_clip(s, num_frames=1, size=size)[0].astype(np.float32).mean(-1)  # T=1: the apex
+        onset = read_key_frame(s, "onset", size).astype(np.float32).mean(-1)
+        peak = read_key_frame(s, "apex", size).astype(np.float32).mean(-1)
         shrink = (grid, grid)
         apex.append(cv2.resize(peak, shrink, interpolation=cv2.INTER_AREA).ravel())
         diff.append(cv2.resize(peak - onset, shrink, interpolation=cv2.INTER_AREA).ravel())
@@ -39,8 +40,6 @@ def pixel_baselines(samples: Sequence[Sample], size: int = 112, grid: int = 16, 
     from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    from ..train.metrics import compute_metrics
 
     y = np.array([s.label for s in samples])
     groups = np.array([s.group for s in samples])

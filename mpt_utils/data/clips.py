@@ -1,7 +1,7 @@
 """Reading a clip: temporal sampling onset..offset, face cropping, resizing, caching.
 
 :func:`read_clip` turns a :class:`~mpt_utils.data.samples.Sample` into the standardised
-``(T, H, W, 3)`` uint8 array every later step uses (MPT_METHOD section 1):
+``(T, H, W, 3)`` uint8 array every later step uses (the paper's section IV-A: T = 16 frames at 224 px):
 
 1. ``T`` frame positions at regular intervals from onset to offset (``T = 1``: the apex);
 2. when the clip has fewer than ``T`` frames in that span, linear interpolation between the two
@@ -26,6 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from ..config import PAPER
 from ..io import atomic_save_npy, atomic_save_npz, atomic_write_json
 from .loaders import DatasetError, frame_index
 from .samples import Sample
@@ -136,8 +137,8 @@ def _resize(image: np.ndarray, size: int) -> np.ndarray:
 
 def read_clip(
     sample: Sample,
-    num_frames: int = 16,
-    size: int = 224,
+    num_frames: int = PAPER.num_frames,
+    size: int = PAPER.image_size,
     crop: bool | None = None,
     face_detector: Callable[[np.ndarray], FaceBox | None] = haar_face_detector,
     cache: ArrayCache | None = None,
@@ -154,33 +155,63 @@ def read_clip(
     face_detector: ``image -> (x, y, w, h) | None`` used for raw frames (OpenCV's Haar cascade).
     cache: an :class:`ArrayCache`; the result (and the face box) are stored there and reused.
     """
-    if size < 8:
-        raise ValueError(f"size must be at least 8 pixels, got {size}")
     crop = (not sample.cropped) if crop is None else crop
     params = {"what": "clip", "T": num_frames, "size": size, "crop": crop}
 
     def compute() -> np.ndarray:
-        positions = sample_positions(sample, num_frames)
         box = face_box(sample, face_detector, cache_dir=cache.folder if cache else None) if crop else None
-        needed = sorted({int(np.floor(p)) for p in positions} | {int(np.ceil(p)) for p in positions})
-        frames = {}
-        for i in needed:
-            image = read_frame(sample.frame_paths[i])
-            if box is not None:
-                x, y, w, h = box
-                image = image[y : y + h, x : x + w]
-            frames[i] = _resize(image, size).astype(np.float32)
-        clip = np.empty((num_frames, size, size, 3), dtype=np.uint8)
-        for t, p in enumerate(positions):
-            lo, hi = int(np.floor(p)), int(np.ceil(p))
-            w = p - lo
-            blended = frames[lo] if hi == lo else (1.0 - w) * frames[lo] + w * frames[hi]
-            clip[t] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
-        return clip
+        return _read_positions(sample, sample_positions(sample, num_frames), size, box)
 
+    _check_size(size)
     if cache is None:
         return compute()
     return cache.load_or_compute(sample, params, compute)
+
+
+#: The key frames a coding sheet names, for :func:`read_key_frame`.
+KEY_FRAMES = ("onset", "apex", "offset")
+
+
+def read_key_frame(
+    sample: Sample,
+    which: str,
+    size: int = PAPER.image_size,
+    crop: bool | None = None,
+    face_detector: Callable[[np.ndarray], FaceBox | None] = haar_face_detector,
+) -> np.ndarray:
+    """One coded frame of a clip, ``"onset"``, ``"apex"`` or ``"offset"``, read as :func:`read_clip` reads
+    frames (face crop for raw sources, resized): uint8 ``(size, size, 3)``, RGB."""
+    if which not in KEY_FRAMES:
+        raise ValueError(f"which must be one of {KEY_FRAMES}, got {which!r}")
+    _check_size(size)
+    crop = (not sample.cropped) if crop is None else crop
+    box = face_box(sample, face_detector) if crop else None
+    return _read_positions(sample, np.array([frame_index(sample, getattr(sample, which))]), size, box)[0]
+
+
+def _check_size(size: int) -> None:
+    if size < 8:
+        raise ValueError(f"size must be at least 8 pixels, got {size}")
+
+
+def _read_positions(sample: Sample, positions: np.ndarray, size: int, box: FaceBox | None) -> np.ndarray:
+    """Frames at fractional ``positions`` of ``sample.frame_paths`` (linearly blended between neighbours),
+    cropped to ``box`` and resized: uint8 ``(len(positions), size, size, 3)``."""
+    needed = sorted({int(np.floor(p)) for p in positions} | {int(np.ceil(p)) for p in positions})
+    frames = {}
+    for i in needed:
+        image = read_frame(sample.frame_paths[i])
+        if box is not None:
+            x, y, w, h = box
+            image = image[y : y + h, x : x + w]
+        frames[i] = _resize(image, size).astype(np.float32)
+    clip = np.empty((len(positions), size, size, 3), dtype=np.uint8)
+    for t, p in enumerate(positions):
+        lo, hi = int(np.floor(p)), int(np.ceil(p))
+        w = p - lo
+        blended = frames[lo] if hi == lo else (1.0 - w) * frames[lo] + w * frames[hi]
+        clip[t] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    return clip
 
 
 # --- cache ---------------------------------------------------------------------------------------

@@ -26,6 +26,15 @@ import numpy as np
 from .samples import DEFAULT_SCHEME, Sample, apply_scheme
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".png")
+
+#: Where each coded dataset's sheet is looked for (first match wins).
+SHEET_PATTERNS = {
+    "casme2": ("CASME2-coding-*.xlsx", "CASME2-coding-*.csv", "CASME2*coding*.*"),
+    "samm": ("SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx", "SAMM*.csv"),
+}
+
+#: The file :func:`~mpt_utils.data.make_synthetic` writes beside a synthetic set.
+SYNTHETIC_MARKER = "SYNTHETIC.json"
 _DIGITS = re.compile(r"(\d+)(?!.*\d)")
 
 
@@ -83,8 +92,11 @@ def _read_table(path: Path, header_marker: str | None = None):
     reader = pd.read_csv if path.suffix.lower() == ".csv" else pd.read_excel
     try:
         raw = reader(path, header=None, dtype=str)
-    except Exception as exc:
-        raise DatasetError(f"cannot read the coding sheet {path}: {exc}") from exc
+    except Exception as exc:  # pandas' own words ("specify an engine manually" ...) would not help here
+        raise DatasetError(
+            f"{path} is not a readable .xlsx/.csv coding sheet ({type(exc).__name__}); replace it with the sheet "
+            "from the dataset's download (an .xlsx file, or a CSV export of it)"
+        ) from exc
     header_row = 0
     if header_marker is not None:
         marker = _norm_column(header_marker)
@@ -278,7 +290,7 @@ def load_casme2(root: str | Path, errors: str = "raise", dataset: str = "casme2"
     whose frames are missing or do not cover onset..offset.
     """
     root = _check_root(root, "CASME II")
-    sheet = _find_sheet(root, ["CASME2-coding-*.xlsx", "CASME2-coding-*.csv", "CASME2*coding*.*"], "CASME II")
+    sheet = _find_sheet(root, SHEET_PATTERNS["casme2"], "CASME II")
     frames = _frames_dir(root, ["Cropped", "CASME2_RAW_selected", "CASME2-RAW"], "sub*/*")
 
     def subject_of(cell: object, where: str) -> str:
@@ -302,7 +314,7 @@ def load_samm(root: str | Path, errors: str = "raise") -> list[Sample]:
     ``<subject>/<Filename>/``. Subjects keep their zero padding (``"006"``).
     """
     root = _check_root(root, "SAMM")
-    sheet = _find_sheet(root, ["SAMM_Micro_FACS_Codes*.xlsx", "SAMM*.xlsx", "SAMM*.csv"], "SAMM")
+    sheet = _find_sheet(root, SHEET_PATTERNS["samm"], "SAMM")
     frames = _frames_dir(root, ["SAMM_CROP", "SAMM"], "*/*_*")
 
     def subject_of(cell: object, where: str) -> str:
@@ -323,6 +335,12 @@ def load_samm(root: str | Path, errors: str = "raise") -> list[Sample]:
 # --- SMIC-HS -------------------------------------------------------------------------------------
 
 
+def _smic_hs(root: Path) -> Path | None:
+    """The SMIC-HS folder (``sN/micro/...`` inside) at or under ``root``, or None."""
+    hs = root if any(root.glob("s*/micro")) else next(iter(sorted(root.glob("**/HS"))), None)
+    return hs if hs is not None and any(hs.glob("s*/micro")) else None
+
+
 def load_smic(root: str | Path, errors: str = "raise") -> list[Sample]:
     """Load SMIC-HS from ``HS/`` (or its parent): ``sN/micro/<emotion>/<clip>/`` frames.
 
@@ -330,8 +348,8 @@ def load_smic(root: str | Path, errors: str = "raise") -> list[Sample]:
     and last frames, and the apex is the middle frame (``apex_estimated`` is True).
     """
     root = _check_root(root, "SMIC")
-    hs = root if any(root.glob("s*/micro")) else next(iter(sorted(root.glob("**/HS"))), None)
-    if hs is None or not any(hs.glob("s*/micro")):
+    hs = _smic_hs(root)
+    if hs is None:
         raise DatasetError(
             f"no SMIC-HS layout under {root}: expected HS/sN/micro/<positive|negative|surprise>/<clip>/"
         )
@@ -374,7 +392,7 @@ LOADERS = {
 
 
 def load_dataset(
-    name: str, root: str | Path, classes: str | None = None, errors: str = "raise"
+    name: str, root: str | Path, scheme: str | None = None, errors: str = "raise"
 ) -> list[Sample]:
     """Load a dataset and label it under a class scheme.
 
@@ -383,14 +401,31 @@ def load_dataset(
     name: ``"casme2"``, ``"samm"``, ``"smic"`` or ``"synthetic"`` (the generated set, which uses
         the CASME II layout and loader).
     root: the dataset folder (see each loader).
-    classes: class scheme (``"casme2"``, ``"samm"``, ``"smic"``, ``"megc2019"``); ``None`` uses the
+    scheme: class scheme (``"casme2"``, ``"samm"``, ``"smic"``, ``"megc2019"``); ``None`` uses the
         dataset's own. Emotions outside the scheme are dropped with a reported count.
     errors: ``"raise"`` (default) or ``"skip"`` for sheet rows that do not match the frames.
     """
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
     samples = LOADERS[name](root, errors=errors)
-    return apply_scheme(samples, classes or DEFAULT_SCHEME[name])
+    return apply_scheme(samples, scheme or DEFAULT_SCHEME[name])
+
+
+def detect_dataset(root: str | Path) -> str | None:
+    """Which dataset a folder holds, from its layout: ``"synthetic"`` (a set made by ``make_synthetic``),
+    ``"casme2"`` or ``"samm"`` (their coding sheets), ``"smic"`` (``HS/sN/micro/``), or None when none of them.
+
+    Raises :class:`DatasetError` when the folder does not exist.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"data folder {root} does not exist")
+    if (root / SYNTHETIC_MARKER).is_file():
+        return "synthetic"
+    for name, patterns in SHEET_PATTERNS.items():
+        if any(p for pattern in patterns for p in root.glob(pattern) if not p.name.startswith(("~$", "."))):
+            return name
+    return "smic" if _smic_hs(root) is not None else None
 
 
 def frame_index(sample: Sample, frame_no: float) -> float:

@@ -46,6 +46,13 @@ class Sample:
     cropped: bool = True
     apex_estimated: bool = False
 
+    def __repr__(self) -> str:  # one readable line instead of every frame path
+        apex = f"{self.apex}{' (estimated)' if self.apex_estimated else ''}"
+        return (f"Sample({self.key}: {self.label!r} (sheet: {self.emotion!r}), AUs {self.action_units or '?'}, "
+                f"onset {self.onset} / apex {apex} / offset {self.offset} at {self.fps:g} fps, "
+                f"{len(self.frame_paths)} frames #{self.frame_numbers[0]}..#{self.frame_numbers[-1]} in "
+                f"{self.frame_paths[0].parent})")
+
     @property
     def group(self) -> str:
         """The LOSO group: dataset and subject (subjects of different datasets never merge)."""
@@ -151,6 +158,21 @@ def label_indices(samples: Sequence[Sample], classes: Sequence[str]) -> np.ndarr
     if unknown:
         raise ValueError(f"labels {unknown} are not among the classes {list(classes)}")
     return np.array([index[s.label] for s in samples], dtype=np.int64)
+
+
+def check_classes(samples: Sequence[Sample], classes: Sequence[str]) -> None:
+    """Raise a :class:`ValueError` unless LOSO can score every class: the dataset is not empty, every class has
+    samples somewhere in it, and no sample carries a label outside ``classes``."""
+    if not samples:
+        raise ValueError("the dataset is empty: nothing to train on (check the data folder and the class scheme)")
+    present = {s.label for s in samples}
+    missing = [c for c in classes if c not in present]
+    if missing:
+        raise ValueError(
+            f"class(es) {missing} of the scheme have no samples in the whole dataset, so LOSO cannot score them; "
+            "choose a class scheme without them, or check the labels"
+        )
+    label_indices(samples, classes)  # raises on labels outside the classes
 
 
 def loso_splits(samples: Sequence[Sample]) -> list[tuple[str, np.ndarray, np.ndarray]]:

@@ -18,11 +18,12 @@ behave like CASME II where that matters for learning MER:
 
 ``make_synthetic`` writes ``CASME2-coding-synthetic.xlsx`` and ``Cropped/subNN/EPxx_yy/
 reg_imgN.jpg`` under ``root``, so :func:`~mpt_utils.data.load_casme2` is the reader. The same
-seed gives the same dataset, byte for byte.
+seed gives the same dataset, byte for byte, the coding sheet included (its time stamps are fixed).
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +33,9 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..io import atomic_write, atomic_write_text
+from ..io import atomic_write_text, atomic_write_xlsx
+from ..motion import expression_intensity
+from .loaders import SYNTHETIC_MARKER
 
 #: CASME II's emotion counts (the paper's 5 classes plus the fear/sadness clips it drops).
 CASME2_COUNTS = {
@@ -186,18 +189,6 @@ def _au_field(aus: str, h: int, w: int, amplitude_px: float) -> tuple[np.ndarray
     return dx, dy
 
 
-def _intensity(frame_numbers: np.ndarray, onset: int, apex: int, offset: int) -> np.ndarray:
-    """Expression intensity in [0, 1] per frame: smooth rise to the apex, smooth fall to offset."""
-    s = np.zeros(len(frame_numbers), np.float32)
-    rise = (frame_numbers >= onset) & (frame_numbers <= apex)
-    fall = (frame_numbers > apex) & (frame_numbers <= offset)
-    x = (frame_numbers[rise] - onset) / max(apex - onset, 1)
-    s[rise] = 0.5 - 0.5 * np.cos(np.pi * x)
-    x = (frame_numbers[fall] - apex) / max(offset - apex, 1)
-    s[fall] = 0.5 + 0.5 * np.cos(np.pi * x)
-    return s
-
-
 def class_counts(n_clips: int | None) -> dict[str, int]:
     """CASME II's emotion proportions scaled to ``n_clips`` (every 5-class emotion at least 2)."""
     total = sum(CASME2_COUNTS.values())
@@ -277,9 +268,7 @@ def make_synthetic(
                   jitter=jitter, flicker=flicker, jpeg_quality=jpeg_quality, version=1)
     if recipes is not EMOTION_AUS:
         params["recipes"] = {e: list(recipes[e]) for e in CASME2_COUNTS}
-    marker = root / "SYNTHETIC.json"
-    import json
-
+    marker = root / SYNTHETIC_MARKER
     if marker.exists():
         saved = json.loads(marker.read_text())
         if saved.get("params") == params and saved.get("complete", True):
@@ -289,7 +278,7 @@ def make_synthetic(
     elif root.is_dir() and any(root.iterdir()):
         raise FileExistsError(
             f"{root} is not empty and holds no synthetic dataset (no SYNTHETIC.json); refusing to write into it. "
-            "Choose an empty or new folder (is this a real dataset? then pass its name, e.g. dataset='casme2')"
+            "Choose an empty or new folder for synthetic data (is this a real dataset? then name it as the dataset)"
         )
     counts = class_counts(n_clips)
     if n_subjects > sum(counts.values()):
@@ -323,7 +312,7 @@ def make_synthetic(
         numbers = np.arange(first, last + 1)
         amp_px = rng.uniform(lo, hi) * ident.height / 224.0
         dx, dy = _au_field(aus, ident.height, ident.width, amp_px)
-        intensity = _intensity(numbers, onset, apex, offset)
+        intensity = expression_intensity(numbers, onset, apex, offset).astype(np.float32)
         steps = rng.normal(0.0, jitter, (len(numbers), 2)).astype(np.float32)
         shifts = np.cumsum(steps, axis=0)
         gains = 1.0 + flicker * rng.standard_normal(len(numbers)).astype(np.float32)
@@ -342,10 +331,9 @@ def make_synthetic(
              "OffsetFrame": offset, "Action Units": aus, "Estimated Emotion": emotion}
         )
 
-    import pandas as pd
-
-    table = pd.DataFrame(rows).sort_values(["Subject", "Filename"], kind="stable")
-    atomic_write(root / "CASME2-coding-synthetic.xlsx", lambda p: table.to_excel(p, index=False, engine="openpyxl"))
+    header = list(rows[0])
+    ordered = sorted(rows, key=lambda r: (r["Subject"], r["Filename"]))
+    atomic_write_xlsx(root / "CASME2-coding-synthetic.xlsx", header, [[r[k] for k in header] for r in ordered])
     done = {"params": params, "complete": True, "note": "synthetic data, not CASME II"}
     atomic_write_text(marker, json.dumps(done, indent=2))
     return root

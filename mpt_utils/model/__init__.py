@@ -2,7 +2,14 @@
 
 from .accounting import count_macs, count_parameters, unfused_attention, variant_table
 from .adapters import AdaptedBlock, Bottleneck, GroupAdapter
-from .backbone import PretrainedWeightsError, checkpoint_file, create_backbone, normalisation, weights_help
+from .backbone import (
+    PretrainedWeightsError,
+    checkpoint_file,
+    create_backbone,
+    normalisation,
+    require_hub_weights,
+    weights_help,
+)
 from .mpt import MPT, VARIANTS, Variant, build_variant
 from .prompts import MotionPromptGenerator
 
@@ -21,6 +28,7 @@ __all__ = [
     "count_parameters",
     "create_backbone",
     "normalisation",
+    "require_hub_weights",
     "unfused_attention",
     "variant_table",
     "weights_help",

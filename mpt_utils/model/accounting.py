@@ -14,6 +14,9 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .. import paper
+from ..config import PAPER, TrainConfig
+
 
 def count_parameters(model: nn.Module, trainable: bool = True) -> int:
     """Number of (trainable, or all) parameters; shared tensors are counted once."""
@@ -52,33 +55,32 @@ def count_macs(model: nn.Module, *inputs: torch.Tensor) -> int:
     return counter.get_total_flops() // 2
 
 
-def variant_table(backbone: str = "vit_base_patch16_224.augreg_in21k", img_size: int = 224,
-                  num_frames: int = 16, num_prompts: int = 5, reduction: int = 8,
-                  backbone_kwargs: dict | None = None, variants: list[str] | None = None):
-    """Measured trainable parameters and GMACs of every variant beside the paper's figures.
+def variant_table(config: TrainConfig = PAPER, variants: list[str] | None = None):
+    """Measured trainable parameters and GMACs of every variant of ``config`` beside the paper's figures.
 
-    Models are built with random weights (counting needs no pretrained values). Returns a
-    pandas table indexed by variant name.
+    ``config`` gives the backbone and sizes (default: the paper's configuration, ViT-B/16 at 224 px, T=16,
+    K=5, r=8). Models are built with random weights (counting needs no pretrained values). Returns a
+    pandas table indexed by variant name; the paper's columns come from :data:`mpt_utils.paper.VARIANTS`
+    (SMIC, Tables V-VIII) and describe the paper's configuration only.
     """
     import pandas as pd
 
     from .mpt import VARIANTS, build_variant
 
+    size, frames = config.image_size, config.num_frames
     rows = []
     for name in variants or list(VARIANTS):
-        model = build_variant(name, backbone=backbone, pretrained=False, img_size=img_size,
-                              num_frames=num_frames, num_prompts=num_prompts, reduction=reduction,
-                              backbone_kwargs=backbone_kwargs)
-        dyn = torch.rand(1, 3, img_size, img_size)
-        clip = torch.rand(1, num_frames, 3, img_size, img_size)
-        v = VARIANTS[name]
+        model = build_variant(name, **{**config.model_kwargs(num_classes=5), "pretrained": False, "weights": None})
+        dyn = torch.rand(1, 3, size, size)
+        clip = torch.rand(1, frames, 3, size, size)
+        published = paper.VARIANTS.get(name, paper.Published(None, None))
         rows.append({
             "variant": name,
-            "description": v.description,
+            "description": VARIANTS[name].description,
             "trainable (M)": count_parameters(model) / 1e6,
             "GMACs": count_macs(model, dyn, clip) / 1e9,
-            "paper #Tparas (M)": v.paper_params_m,
-            "paper Acc (SMIC)": v.paper_acc,
-            "paper F1 (SMIC)": v.paper_f1,
+            "paper #Tparas (M)": published.params_m,
+            "paper Acc (SMIC)": published.acc,
+            "paper F1 (SMIC)": published.f1,
         })
     return pd.DataFrame(rows).set_index("variant")

@@ -1,4 +1,4 @@
-"""Group adapters (eqs. 14-16) and the block wrapper that places them after the feed-forward layer.
+"""Group adapters (eqs. 14-16, section III-C) and the block wrapper that places them after the feed-forward layer.
 
 A bottleneck branch is ``x -> Up(GELU(Down(x)))`` with ``Down: D -> D/r`` and ``Up: D/r -> D``;
 ``Up`` starts at zero, so an adapted model starts exactly at the frozen backbone. The group
@@ -12,7 +12,7 @@ adapter gives each kind of token its own branch::
 The paper also mentions "the average of the class, vision and motion tokens" per layer, with its
 formula lost. ``token_average=True`` is our reading of it, parameter-free so that the paper's
 5.5 M holds: each token enters its branch mixed with its group's mean, ``(x_i + mean_g) / 2``
-(MPT_METHOD section 6; notebook 05 and the ablation table compare it with the plain branch).
+(notebook 05 teaches it; ``--ablation group_average`` compares it with the plain branch under LOSO).
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import PAPER
+
 
 class Bottleneck(nn.Module):
     """``x -> Up(GELU(Down(x)))``, ``(..., D) -> (..., D)``, with a zero-initialised ``Up``."""
 
-    def __init__(self, dim: int, reduction: int = 8):
+    def __init__(self, dim: int, reduction: int = PAPER.reduction):
         super().__init__()
         if dim % reduction:
             raise ValueError(f"width {dim} is not divisible by the reduction r={reduction}")
@@ -56,9 +58,9 @@ class GroupAdapter(nn.Module):
     def __init__(
         self,
         dim: int,
-        reduction: int = 8,
+        reduction: int = PAPER.reduction,
         num_prefix_tokens: int = 1,
-        num_prompts: int = 5,
+        num_prompts: int = PAPER.num_prompts,
         shared: bool = False,
         token_average: bool = False,
     ):

@@ -9,12 +9,15 @@ random weights silently.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
+
+from ..config import PAPER
 
 
 class PretrainedWeightsError(RuntimeError):
@@ -23,8 +26,8 @@ class PretrainedWeightsError(RuntimeError):
 
 def weights_help(name: str) -> str:
     """How a user gets the pretrained weights of ``name`` onto a machine without the hub."""
-    cfg = timm.models.get_pretrained_cfg(name)
-    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    hub = _hub_file(name)
+    hub_id = hub[0] if hub else None
     where = f"https://huggingface.co/{hub_id}" if hub_id else "the timm model hub"
     return (
         f"The weights of {name} come from {where}. On a machine with internet access timm "
@@ -45,11 +48,58 @@ def checkpoint_file(name: str, weights: str | Path) -> Path:
     return path
 
 
+def _hub_file(name: str) -> tuple[str, str] | None:
+    """``(repository, file name)`` of ``name``'s weights on the Hugging Face hub, or None if it has none."""
+    cfg = timm.models.get_pretrained_cfg(name)
+    hub_id = getattr(cfg, "hf_hub_id", None) if cfg is not None else None
+    return (hub_id, getattr(cfg, "hf_hub_filename", None) or "model.safetensors") if hub_id else None
+
+
+def _hub_reachable(timeout_s: float = 5.0) -> bool:
+    """One request to the hub's address, no retries: True when it answers at all."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    try:
+        urllib.request.urlopen(urllib.request.Request(constants.ENDPOINT, method="HEAD"), timeout=timeout_s)
+    except urllib.error.HTTPError:
+        return True  # it answered, even if with an error code
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def require_hub_weights(name: str) -> None:
+    """Make sure ``name``'s pretrained weights can be had *before* any data work: in the local Hugging Face
+    cache, or downloaded now. Fails at once with :class:`PretrainedWeightsError` and the offline instructions
+    when the hub is unreachable (``HF_HUB_OFFLINE`` set, or one request without an answer): no retries.
+    """
+    from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
+
+    hub = _hub_file(name)
+    if hub is None:
+        raise PretrainedWeightsError(f"{name} has no pretrained weights on the hub. {weights_help(name)}")
+    if isinstance(try_to_load_from_cache(*hub), str):
+        return
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
+        raise PretrainedWeightsError(f"the hub is switched off here (HF_HUB_OFFLINE). {weights_help(name)}")
+    if not _hub_reachable():
+        raise PretrainedWeightsError(f"the hub ({constants.ENDPOINT}) cannot be reached from here. "
+                                     f"{weights_help(name)}")
+    try:
+        hf_hub_download(*hub)
+    except Exception as exc:
+        raise PretrainedWeightsError(f"could not download {hub[0]}/{hub[1]}: {type(exc).__name__}: {exc}. "
+                                     f"{weights_help(name)}") from exc
+
+
 def create_backbone(
     name: str,
-    pretrained: bool = True,
+    pretrained: bool = PAPER.pretrained,
     weights: str | Path | None = None,
-    img_size: int = 224,
+    img_size: int = PAPER.image_size,
     **kwargs: Any,
 ) -> VisionTransformer:
     """A timm :class:`VisionTransformer` without classifier head (``num_classes=0``).

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..config import PAPER
 from .adapters import AdaptedBlock, GroupAdapter
 from .backbone import create_backbone, normalisation
 from .prompts import MotionPromptGenerator
@@ -46,27 +47,28 @@ class MPT(nn.Module):
     adapter: ``"group"`` (MPT), ``"primitive"`` (one shared branch), ``"none"``.
     train_backbone: fine-tune the whole backbone (Table VI's full fine-tuning rows).
     token_average: the group adapter's token-average reading (see :mod:`.adapters`).
+    generator_channels: C, the motion prompt generator's feature width.
     backbone_kwargs: extra ``timm.create_model`` arguments (e.g. ``{"depth": 2}``).
 
     Inputs are float in [0, 1] (or uint8 0..255); the model normalises them with the backbone's
-    own mean and std.
+    own mean and std (:meth:`normalise`). As in timm, ``forward = forward_head(forward_features(...))``.
     """
 
     def __init__(
         self,
-        backbone: str = "vit_base_patch16_224.augreg_in21k",
+        backbone: str = PAPER.backbone,
         num_classes: int = 5,
-        num_prompts: int = 5,
-        reduction: int = 8,
-        pretrained: bool = True,
-        weights: str | Path | None = None,
-        img_size: int = 224,
-        num_frames: int = 16,
+        num_prompts: int = PAPER.num_prompts,
+        reduction: int = PAPER.reduction,
+        pretrained: bool = PAPER.pretrained,
+        weights: str | Path | None = PAPER.weights,
+        img_size: int = PAPER.image_size,
+        num_frames: int = PAPER.num_frames,
         prompts: str = "motion",
         adapter: str = "group",
         train_backbone: bool = False,
-        token_average: bool = False,
-        generator_channels: int = 128,
+        token_average: bool = PAPER.token_average,
+        generator_channels: int = PAPER.generator_channels,
         backbone_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -123,8 +125,8 @@ class MPT(nn.Module):
 
     # --- inputs ----------------------------------------------------------------------------------
 
-    def _normalise(self, images: torch.Tensor) -> torch.Tensor:
-        """``(..., 3, H, W)`` in [0, 1] (or uint8) -> normalised float."""
+    def normalise(self, images: torch.Tensor) -> torch.Tensor:
+        """``(..., 3, H, W)`` in [0, 1] (or uint8 0..255) -> float normalised with the backbone's mean and std."""
         if images.dtype == torch.uint8:
             images = images.float() / 255.0
         shape = images.shape
@@ -136,7 +138,7 @@ class MPT(nn.Module):
         if self.prompt_kind == "motion":
             if magnified_clip is None:
                 raise ValueError("this MPT variant uses motion prompts: pass the magnified clip")
-            return self.generator(self._normalise(magnified_clip))
+            return self.generator(self.normalise(magnified_clip))
         if self.vpt_prompts is not None:
             return self.vpt_prompts[0].unsqueeze(0).expand(batch, -1, -1)
         return None
@@ -144,7 +146,7 @@ class MPT(nn.Module):
     def embed(self, dynamic_image: torch.Tensor, magnified_clip: torch.Tensor | None = None) -> torch.Tensor:
         """The input sequence ``[CLS, prompts, patches]``: ``(B, P + K + N, D)``."""
         bb = self.backbone
-        x = bb.patch_embed(self._normalise(dynamic_image))
+        x = bb.patch_embed(self.normalise(dynamic_image))
         x = bb.norm_pre(bb.patch_drop(bb._pos_embed(x)))  # (B, P + N, D), CLS first
         prompts = self.prompt_tokens(magnified_clip, x.shape[0])
         if prompts is not None:
@@ -157,7 +159,7 @@ class MPT(nn.Module):
     def forward_features(
         self, dynamic_image: torch.Tensor, magnified_clip: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """All tokens after the final norm: ``(B, P + K + N, D)``."""
+        """All tokens after the final norm: ``(B, P + K + N, D)`` (paper eq. 13 and the adapted blocks)."""
         x = self.embed(dynamic_image, magnified_clip)
         p, k = self.num_prefix_tokens, self.num_prompts
         for i, block in enumerate(self.blocks):
@@ -167,16 +169,15 @@ class MPT(nn.Module):
             x = block(x)
         return self.backbone.norm(x)
 
-    def forward(
-        self,
-        dynamic_image: torch.Tensor,
-        magnified_clip: torch.Tensor | None = None,
-        return_features: bool = False,
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Logits ``(B, classes)``; with ``return_features`` also the final CLS feature ``(B, D)``."""
-        cls = self.forward_features(dynamic_image, magnified_clip)[:, 0]
-        logits = self.head(cls)
-        return (logits, cls) if return_features else logits
+    def forward_head(self, tokens: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head on the final CLS token: logits ``(B, classes)``, or with ``pre_logits`` the CLS feature
+        ``(B, D)`` itself (the t-SNE's input, paper Fig. 9)."""
+        cls = tokens[:, 0]
+        return cls if pre_logits else self.head(cls)
+
+    def forward(self, dynamic_image: torch.Tensor, magnified_clip: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits ``(B, classes)`` (paper eq. 17's prediction, before the softmax)."""
+        return self.forward_head(self.forward_features(dynamic_image, magnified_clip))
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
         """Only the trainable tensors (what a fold saves; the frozen backbone is not copied)."""
@@ -186,35 +187,29 @@ class MPT(nn.Module):
 
 @dataclass(frozen=True)
 class Variant:
-    """A named configuration of :class:`MPT` and the paper's figures for it (SMIC, %)."""
+    """A named configuration of :class:`MPT`: the switches it sets (the paper's figures are in
+    :data:`mpt_utils.paper.VARIANTS`)."""
 
     name: str
     description: str
     kwargs: dict[str, Any] = field(default_factory=dict)
-    paper_params_m: float | None = None
-    paper_acc: float | None = None
-    paper_f1: float | None = None
 
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
-        Variant("mpt", "MPT: motion prompts + group adapter", {}, 5.5, 86.59, 86.01),
+        Variant("mpt", "MPT: motion prompts + group adapter"),
         Variant("no_pretraining", "full fine-tuning of a randomly initialised ViT",
-                dict(prompts="none", adapter="none", train_backbone=True, pretrained=False), 86.4, 73.17, 72.35),
+                dict(prompts="none", adapter="none", train_backbone=True, pretrained=False)),
         Variant("full_finetune", "full fine-tuning of the pretrained ViT",
-                dict(prompts="none", adapter="none", train_backbone=True), 86.4, 77.44, 76.65),
-        Variant("head_only", "partial fine-tuning: the classification head only",
-                dict(prompts="none", adapter="none"), 0.003, 71.95, 70.27),
-        Variant("motion_prompts_only", "motion prompts, no adapter", dict(adapter="none"), 0.2, 82.92, 82.33),
-        Variant("group_adapter_only", "group adapter, no prompts", dict(prompts="none"), 3.5, 79.27, 78.43),
-        Variant("vpt_shallow", "VPT-shallow random prompts + group adapter",
-                dict(prompts="vpt_shallow"), 5.5, 81.10, 80.84),
-        Variant("vpt_deep", "VPT-deep random prompts + group adapter", dict(prompts="vpt_deep"), 5.8, 82.32, 81.79),
-        Variant("primitive_adapter", "motion prompts + one shared (primitive) adapter",
-                dict(adapter="primitive"), 2.0, 84.15, 83.56),
-        Variant("token_average", "MPT with the group adapter's token-average reading",
-                dict(token_average=True)),
+                dict(prompts="none", adapter="none", train_backbone=True)),
+        Variant("head_only", "partial fine-tuning: the classification head only", dict(prompts="none", adapter="none")),
+        Variant("motion_prompts_only", "motion prompts, no adapter", dict(adapter="none")),
+        Variant("group_adapter_only", "group adapter, no prompts", dict(prompts="none")),
+        Variant("vpt_shallow", "VPT-shallow random prompts + group adapter", dict(prompts="vpt_shallow")),
+        Variant("vpt_deep", "VPT-deep random prompts + group adapter", dict(prompts="vpt_deep")),
+        Variant("primitive_adapter", "motion prompts + one shared (primitive) adapter", dict(adapter="primitive")),
+        Variant("token_average", "MPT with the group adapter's token-average reading", dict(token_average=True)),
     ]
 }
 

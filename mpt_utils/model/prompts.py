@@ -1,4 +1,4 @@
-"""Temporal Gaussian tokenization: a magnified clip becomes K motion prompt tokens (eqs. 8-12).
+"""Temporal Gaussian tokenization: a magnified clip becomes K motion prompt tokens (eqs. 8-12, section III-B).
 
 ::
 
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..config import PAPER
+
 
 class MotionPromptGenerator(nn.Module):
     """Magnified clip ``(B, T, 3, H, W)`` -> motion prompt tokens ``(B, K, D)``.
@@ -34,8 +36,7 @@ class MotionPromptGenerator(nn.Module):
     patch_size: kernel and stride of the convolutional stem.
     min_width: smallest kernel width sigma, in frames (keeps every kernel a proper window).
 
-    After each forward pass ``last_means`` and ``last_widths`` (B, K) and ``last_weights``
-    (B, K, T) hold the kernels, detached, for plotting.
+    Nothing is stored during ``forward``: :meth:`windows` returns a clip's kernels for plotting.
     """
 
     def __init__(
@@ -43,7 +44,7 @@ class MotionPromptGenerator(nn.Module):
         num_frames: int,
         num_prompts: int,
         embed_dim: int,
-        channels: int = 128,
+        channels: int = PAPER.generator_channels,
         patch_size: int = 16,
         min_width: float = 0.5,
     ):
@@ -57,7 +58,6 @@ class MotionPromptGenerator(nn.Module):
         self.to_width = nn.Linear(num_frames * channels, num_prompts)
         self.project = nn.Linear(channels, embed_dim)
         self._init_kernels()
-        self.last_means = self.last_widths = self.last_weights = None
 
     def _init_kernels(self) -> None:
         """Start with K evenly spread windows of width about T / (2K), nearly input-independent."""
@@ -87,8 +87,12 @@ class MotionPromptGenerator(nn.Module):
         weights = torch.softmax(logits, dim=-1)  # exp(...) normalised over t, computed stably
         return means, widths, weights
 
+    def windows(self, clip: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The temporal windows a clip gets: means ``(B, K)``, widths ``(B, K)`` and weights ``(B, K, T)``."""
+        return self.kernels(self.frame_features(clip))
+
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        features = self.frame_features(clip)  # (B, T, C)
-        means, widths, weights = self.kernels(features)
-        self.last_means, self.last_widths, self.last_weights = means.detach(), widths.detach(), weights.detach()
+        """Prompt tokens ``(B, K, D)`` (eq. 12) of a normalised clip ``(B, T, 3, H, W)``."""
+        features = self.frame_features(clip)  # (B, T, C), eq. 8
+        _, _, weights = self.kernels(features)  # (B, K, T), eqs. 9-11
         return self.project(weights @ features)  # (B, K, C) -> (B, K, D)

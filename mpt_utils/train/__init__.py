@@ -1,9 +1,13 @@
-"""LOSO training: the config, metrics, cached inputs, the fold loop and the paper-table CLI.
+"""LOSO training: cached inputs, the fold loop, the synthetic backbone pre-training, the ablation rows.
 
-Run ``python -m mpt_utils.train --help`` for the command line.
+The command line is ``python -m mpt_utils.train`` (see :mod:`mpt_utils.cli`); a run is put together by
+:func:`mpt_utils.run.resolve_run`. ``TrainConfig`` and the metrics live at the bottom of the package
+(:mod:`mpt_utils.config`, :mod:`mpt_utils.metrics`) and are re-exported here.
 """
 
-from .config import TrainConfig
+from ..config import TrainConfig
+from ..metrics import chance_level, compute_metrics
+from .ablations import ABLATIONS, Ablation, AblationRow
 from .inputs import ModelInputs, default_cache_dir, motion_inputs, prepare_inputs
 from .loso import (
     ConfigMismatchError,
@@ -16,26 +20,34 @@ from .loso import (
     run_loso,
     train_fold,
 )
-from .metrics import chance_level, compute_metrics
 from .pretrain import (
+    BACKBONE_NOTES,
     PretrainConfig,
-    backbone_weights,
+    backbone_note,
+    backbone_source,
+    ensure_pretrained,
     pretrain_backbone,
     pretraining_report,
-    synthetic_backbone_weights,
+    synthetic_checkpoint,
 )
 
 __all__ = [
+    "ABLATIONS",
+    "Ablation",
+    "AblationRow",
+    "BACKBONE_NOTES",
     "ConfigMismatchError",
     "LOSOResult",
     "ModelInputs",
     "PretrainConfig",
     "TrainConfig",
-    "backbone_weights",
+    "backbone_note",
+    "backbone_source",
     "chance_level",
     "collect_results",
     "compute_metrics",
     "default_cache_dir",
+    "ensure_pretrained",
     "load_result",
     "load_run_config",
     "motion_inputs",
@@ -45,6 +57,6 @@ __all__ = [
     "prepare_inputs",
     "resolve_classes",
     "run_loso",
-    "synthetic_backbone_weights",
+    "synthetic_checkpoint",
     "train_fold",
 ]

@@ -1,7 +1,7 @@
-"""The paper's ablations (Tables VI-XI, Fig. 5) as lists of config changes with the paper's figures.
+"""The paper's ablations (Tables VI-XI, Fig. 5) as lists of config changes beside the paper's figures.
 
 Every row is a full LOSO run of the same protocol; only the named settings change. The paper ran its
-ablations on SMIC-HS, so its figures here are SMIC's (accuracy / F1, %).
+ablations on SMIC-HS; its figures come from :mod:`mpt_utils.paper`, where each is typed once.
 """
 
 from __future__ import annotations
@@ -9,15 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import paper
+from ..paper import Published
+
+_NONE = Published(None, None)
+
 
 @dataclass(frozen=True)
 class AblationRow:
-    """One row: a name, the TrainConfig changes, and the paper's SMIC figures (None: not given)."""
+    """One row: the paper's label, the :class:`~mpt_utils.config.TrainConfig` changes, the paper's result."""
 
     name: str
     changes: dict[str, Any] = field(default_factory=dict)
-    paper_acc: float | None = None
-    paper_f1: float | None = None
+    published: Published = _NONE
 
     @property
     def folder(self) -> str:
@@ -30,44 +34,45 @@ class Ablation:
     rows: tuple[AblationRow, ...]
 
 
+def _variant(name: str, variant: str) -> AblationRow:
+    return AblationRow(name, {"variant": variant}, paper.VARIANTS[variant])
+
+
 ABLATIONS: dict[str, Ablation] = {
     "learning": Ablation("Table VI: learning strategies", (
-        AblationRow("w/o pretraining", {"variant": "no_pretraining"}, 73.17, 72.35),
-        AblationRow("full fine-tuning", {"variant": "full_finetune"}, 77.44, 76.65),
-        AblationRow("partial fine-tuning (head only)", {"variant": "head_only"}, 71.95, 70.27),
-        AblationRow("motion prompt", {"variant": "motion_prompts_only"}, 82.92, 82.33),
-        AblationRow("group adapter", {"variant": "group_adapter_only"}, 79.27, 78.43),
-        AblationRow("MPT", {"variant": "mpt"}, 86.59, 86.01),
+        _variant("w/o pretraining", "no_pretraining"),
+        _variant("full fine-tuning", "full_finetune"),
+        _variant("partial fine-tuning (head only)", "head_only"),
+        _variant("motion prompt", "motion_prompts_only"),
+        _variant("group adapter", "group_adapter_only"),
+        _variant("MPT", "mpt"),
     )),
     "prompts": Ablation("Table VII: prompt types", (
-        AblationRow("w/o prompt", {"variant": "group_adapter_only"}, 79.27, 78.43),
-        AblationRow("VPT-shallow", {"variant": "vpt_shallow"}, 81.10, 80.84),
-        AblationRow("VPT-deep", {"variant": "vpt_deep"}, 82.32, 81.79),
-        AblationRow("MPT", {"variant": "mpt"}, 86.59, 86.01),
+        _variant("w/o prompt", "group_adapter_only"),
+        _variant("VPT-shallow", "vpt_shallow"),
+        _variant("VPT-deep", "vpt_deep"),
+        _variant("MPT", "mpt"),
     )),
     "adapters": Ablation("Table VIII: adapter types", (
-        AblationRow("MPT w/o adapter", {"variant": "motion_prompts_only"}, 82.92, 82.33),
-        AblationRow("primitive adapter", {"variant": "primitive_adapter"}, 84.15, 83.56),
-        AblationRow("MPT (group adapter)", {"variant": "mpt"}, 86.59, 86.01),
+        _variant("MPT w/o adapter", "motion_prompts_only"),
+        _variant("primitive adapter", "primitive_adapter"),
+        _variant("MPT (group adapter)", "mpt"),
     )),
-    "backbones": Ablation("Table IX: backbones", (
-        AblationRow("ViT-B/16", {"backbone": "vit_base_patch16_224.augreg_in21k"}, 86.59, 86.01),
-        AblationRow("ViT-B/32", {"backbone": "vit_base_patch32_224.augreg_in21k"}, 84.76, 83.95),
-        AblationRow("CLIP-ViT-B/16", {"backbone": "vit_base_patch16_clip_224.openai"}, 85.37, 84.64),
-        AblationRow("CLIP-ViT-B/32", {"backbone": "vit_base_patch32_clip_224.openai"}, 83.54, 82.56),
+    "backbones": Ablation("Table IX: backbones", tuple(
+        AblationRow(label, {"backbone": name}, paper.BACKBONES[name])
+        for label, name in [("ViT-B/16", "vit_base_patch16_224.augreg_in21k"),
+                            ("ViT-B/32", "vit_base_patch32_224.augreg_in21k"),
+                            ("CLIP-ViT-B/16", "vit_base_patch16_clip_224.openai"),
+                            ("CLIP-ViT-B/32", "vit_base_patch32_clip_224.openai")]
     )),
     "alpha": Ablation("Table X: magnification factor alpha", tuple(
-        AblationRow(f"alpha={a}", {"alpha": float(a)}, acc, f1)
-        for a, acc, f1 in [(0, 81.10, 80.54), (10, 85.37, 84.79), (20, 86.59, 86.01), (30, 81.70, 81.44),
-                           (50, 78.05, 77.56)]
+        AblationRow(f"alpha={a:g}", {"alpha": a}, published) for a, published in paper.ALPHA.items()
     )),
     "reduction": Ablation("Table XI: adapter reduction r", tuple(
-        AblationRow(f"r={r}", {"reduction": r}, acc, f1)
-        for r, acc, f1 in [(4, 85.98, 85.32), (8, 86.59, 86.01), (12, 84.76, 84.05)]
+        AblationRow(f"r={r}", {"reduction": r}, published) for r, published in paper.REDUCTION.items()
     )),
     "num_prompts": Ablation("Fig. 5: number of motion prompts K (the paper plots K != 5 without numbers)", tuple(
-        AblationRow(f"K={k}", {"num_prompts": k}, *((86.59, 86.01) if k == 5 else (None, None)))
-        for k in (0, 1, 3, 5, 7)
+        AblationRow(f"K={k}", {"num_prompts": k}, paper.NUM_PROMPTS.get(k, _NONE)) for k in (0, 1, 3, 5, 7)
     )),
     "group_average": Ablation("Ours: the group adapter's token-average reading (no paper figures)", (
         AblationRow("per-token branches (default)", {"variant": "mpt"}),

@@ -15,10 +15,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..config import TrainConfig
 from ..data import ArrayCache, Sample, read_clip
 from ..motion import magnify, rank_pool, scale_dynamic_image
 from ..runtime import work_dir
-from .config import TrainConfig
 
 
 def default_cache_dir() -> Path:

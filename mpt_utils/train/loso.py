@@ -36,8 +36,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import Sample, class_names, label_indices, loso_splits
-from ..data.samples import DEFAULT_SCHEME
+from ..config import TrainConfig
+from ..data import DEFAULT_SCHEME, Sample, check_classes, class_names, label_indices, loso_splits
 from ..io import (
     atomic_save_npy,
     atomic_save_npz,
@@ -47,11 +47,11 @@ from ..io import (
     atomic_write_text,
     file_sha256,
 )
-from ..model import MPT, build_variant, checkpoint_file
+from ..metrics import compute_metrics
+from ..model import MPT, PretrainedWeightsError, build_variant, checkpoint_file
 from ..runtime import seed_everything, select_device, select_precision
-from .config import TrainConfig
 from .inputs import ModelInputs, prepare_inputs
-from .metrics import compute_metrics
+from .pretrain import backbone_note, backbone_source
 
 log = logging.getLogger("mpt_utils.train")
 
@@ -83,18 +83,13 @@ class LOSOResult:
 
 
 def resolve_classes(samples: Sequence[Sample], config: TrainConfig) -> list[str]:
-    """The class order of a run; every class must have samples somewhere in the dataset."""
-    if not samples:
-        raise ValueError("the dataset is empty: nothing to train on (check the root and the class scheme)")
-    classes = list(config.classes) if config.classes else list(class_names(DEFAULT_SCHEME[samples[0].dataset]))
-    present = {s.label for s in samples}
-    missing = [c for c in classes if c not in present]
-    if missing:
-        raise ValueError(
-            f"class(es) {missing} of the scheme have no samples in the whole dataset; LOSO cannot "
-            "score them. Use a class scheme without them (config.classes) or check the labels"
-        )
-    label_indices(samples, classes)  # raises on labels outside the classes
+    """The class order of a run, checked against the samples: ``config.classes``, or without them (a config not
+    made by :func:`mpt_utils.run.resolve_run`) the default scheme of the samples' dataset."""
+    if config.classes:
+        classes = list(config.classes)
+    else:
+        classes = list(class_names(DEFAULT_SCHEME[samples[0].dataset])) if samples else []
+    check_classes(samples, classes)
     return classes
 
 
@@ -115,13 +110,19 @@ def weights_identity(config: TrainConfig) -> str | None:
     """
     if config.weights is None:
         return None
+    if backbone_source(config) == "synthetic" and not Path(config.weights).expanduser().is_file():
+        raise PretrainedWeightsError(
+            f"the synthetic backbone {config.weights} has not been made yet: call run.prepare_backbone() "
+            "(mpt_utils.run) first; it pre-trains the ViT once, on the CPU, and reuses it afterwards"
+        )
     return file_sha256(checkpoint_file(config.backbone, config.weights))
 
 
 def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -> None:
     """Write config.json, or check that the one already there describes the same run.
 
-    Settings compare by value, except the checkpoint, which compares by content (``weights_sha256``).
+    Settings compare by value, except the checkpoint, which compares by content (``weights_sha256``): a folder
+    moved elsewhere resumes with the same file found in its new place, and records that place.
     """
     path = out_dir / "config.json"
     wanted = {"config": config.result_fields(), "weights_sha256": weights_identity(config), "dataset": fingerprint}
@@ -129,14 +130,15 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -
         atomic_write_json(path, wanted)
         return
     saved = json.loads(path.read_text())
-    saved_config = dict(saved.get("config") or {})
-    saved_weights = saved_config.get("weights")
-    wanted_config = json.loads(json.dumps(wanted["config"], default=str))
-    if "weights_sha256" in saved:  # folders written before the digest existed compare the path instead
-        for settings in (saved_config, wanted_config):
-            settings.pop("weights", None)
+    if "weights_sha256" not in saved:
+        raise ConfigMismatchError(
+            f"{out_dir} was written by an older version of this tutorial (its config.json has no checkpoint "
+            "digest); start a new --out folder, or delete this one to start over."
+        )
+    saved_config = {k: v for k, v in (saved.get("config") or {}).items() if k != "weights"}
+    wanted_config = {k: v for k, v in json.loads(json.dumps(wanted["config"], default=str)).items() if k != "weights"}
     diff = sorted(k for k in set(wanted_config) | set(saved_config) if saved_config.get(k) != wanted_config.get(k))
-    if saved.get("weights_sha256", wanted["weights_sha256"]) != wanted["weights_sha256"]:
+    if saved["weights_sha256"] != wanted["weights_sha256"]:
         diff.append("weights (the checkpoint's contents)")
     if diff or saved.get("dataset") != wanted["dataset"]:
         what = f"settings {diff}" if diff else "dataset (samples or labels)"
@@ -144,11 +146,9 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -
             f"{out_dir} already holds results of a different run (its {what} differ); refusing to "
             "mix them. Use a new --out folder, or delete the old one to start over."
         )
-    if saved_weights != config.weights or "weights_sha256" not in saved:
-        # the same checkpoint found in a new place, or an older folder without its digest: record both
+    if saved["config"].get("weights") != config.weights:  # the same checkpoint found in a new place
         log.info("the run's checkpoint is read from %s", config.weights)
-        atomic_write_json(path, {**saved, "config": {**saved["config"], "weights": config.weights},
-                                 "weights_sha256": wanted["weights_sha256"]})
+        atomic_write_json(path, {**saved, "config": {**saved["config"], "weights": config.weights}})
 
 
 def _attach_log(out_dir: Path) -> logging.Handler:
@@ -180,7 +180,9 @@ def predict(model: MPT, inputs: ModelInputs, indices: np.ndarray, batch_size: in
     for start in range(0, len(indices), batch_size):
         dyn, mag = inputs.batch(indices[start : start + batch_size], device)
         with _autocast(device, precision):
-            out, feat = model(dyn, mag, return_features=True)
+            tokens = model.forward_features(dyn, mag)
+            feat = model.forward_head(tokens, pre_logits=True)
+            out = model.forward_head(tokens)
         logits.append(out.float().cpu())
         features.append(feat.float().cpu())
     return torch.cat(logits).numpy(), torch.cat(features).numpy()
@@ -373,8 +375,8 @@ def collect_results(samples, config: TrainConfig, out_dir: Path, classes, n_fold
         with np.load(fold_dir / "predictions.npz", allow_pickle=False) as p:
             for i, yt, yp, f in zip(p["indices"], p["y_true"], p["y_pred"], p["features"]):
                 s = samples[int(i)]
-                rows.append({"index": int(i), "key": s.key, "subject": s.group, "label": classes[yt],
-                             "prediction": classes[yp]})
+                rows.append({"index": int(i), "key": s.key, "dataset": s.dataset, "subject": s.group,
+                             "label": classes[yt], "prediction": classes[yp]})
                 features[int(i)] = f
         fold_rows.append({k: fold[k] for k in ("subject", "n_train", "n_test", "accuracy", "seconds",
                                               "seconds_per_epoch", "device", "precision")})
@@ -388,6 +390,14 @@ def collect_results(samples, config: TrainConfig, out_dir: Path, classes, n_fold
     metrics.update({"folds_run": len(fold_rows), "folds_total": n_folds, "complete": complete,
                     "label": config.label, "variant": config.variant,
                     "random_backbone": not config.pretrained})
+    sources = sorted({s.dataset for s in samples})
+    if len(sources) > 1:  # a composite (MEGC 2019): the pooled predictions scored per source dataset too
+        metrics["per_dataset"] = {}
+        for name in sources:
+            part = predictions[predictions["dataset"] == name]
+            m = compute_metrics(part["label"], part["prediction"], classes) if len(part) else None
+            metrics["per_dataset"][name] = {"uf1": m and m["uf1"], "uar": m and m["uar"],
+                                            "accuracy": m and m["accuracy"], "n_clips": len(part)}
     atomic_write_json(out_dir / "results.json", metrics)
     atomic_write(out_dir / "predictions.csv", lambda p: predictions.to_csv(p, index=False))
     atomic_write_text(out_dir / "summary.md", summary_markdown(metrics, config))
@@ -400,8 +410,8 @@ def summary_markdown(metrics: dict[str, Any], config: TrainConfig) -> str:
     lines = [
         f"# LOSO results: {config.variant}",
         "",
-        f"- run: {config.label or 'unlabelled'}; backbone {config.backbone} "
-        f"({'pretrained' if config.pretrained else 'RANDOM weights: a timing run, not the paper experiment'})",
+        f"- run: {config.label or 'unlabelled'}",
+        f"- backbone {config.backbone}: {backbone_note(config)}",
         f"- folds: {metrics['folds_run']} of {metrics['folds_total']}"
         + ("" if metrics["complete"] else " (INCOMPLETE: pooled over the finished folds only)"),
         f"- pooled over {metrics['n']} held-out samples: accuracy {metrics['accuracy']:.4f}, "
@@ -414,6 +424,12 @@ def summary_markdown(metrics: dict[str, Any], config: TrainConfig) -> str:
     ]
     for cls, m in metrics["per_class"].items():
         lines.append(f"| {cls} | {m['support']} | {m['recall']:.3f} | {m['f1']:.3f} |")
+    if "per_dataset" in metrics:
+        lines += ["", "Per source dataset (the composite's pooled predictions, scored over the scheme's classes):", "",
+                  "| dataset | clips | UF1 | UAR |", "|---|---|---|---|"]
+        for name, m in metrics["per_dataset"].items():
+            scores = "| no finished fold yet | |" if m["uf1"] is None else f"| {m['uf1']:.4f} | {m['uar']:.4f} |"
+            lines.append(f"| {name} | {m['n_clips']} {scores}")
     return "\n".join(lines) + "\n"
 
 

@@ -37,11 +37,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..config import TrainConfig
 from ..data import load_dataset, loso_splits, make_synthetic
 from ..data.synthetic import ACTION_UNITS, CASME2_COUNTS, action_unit_set
 from ..io import atomic_save_safetensors, atomic_write_json
 from ..model import create_backbone, normalisation
-from ..profiles import Profile
 from ..runtime import seed_everything, select_device, work_dir
 from .inputs import dynamic_images
 
@@ -85,21 +85,21 @@ class PretrainConfig:
     device: str = "cpu"
 
     @classmethod
-    def from_profile(cls, profile: Profile) -> PretrainConfig:
-        """The pre-training a profile asks for (``profile.pretrain_clips > 0``)."""
-        if profile.pretrain_clips <= 0:
-            raise ValueError(f"profile {profile.name!r} uses no synthetic pre-training (pretrain_clips=0)")
-        subjects = max(4, min(24, profile.pretrain_clips // 20))
+    def for_run(cls, config: TrainConfig, clips: int, epochs: int) -> PretrainConfig:
+        """The pre-training a run's backbone needs: the run's ViT and input size, ``clips`` corpus clips."""
+        if clips <= 0:
+            raise ValueError(f"a synthetic pre-training needs clips > 0, got {clips}")
+        subjects = max(4, min(24, clips // 20))
         return cls(
-            backbone=profile.backbone,
-            backbone_kwargs=dict(profile.backbone_kwargs),
-            image_size=profile.image_size,
-            num_frames=profile.num_frames,
+            backbone=config.backbone,
+            backbone_kwargs=dict(config.backbone_kwargs),
+            image_size=config.image_size,
+            num_frames=config.num_frames,
             n_subjects=subjects,
-            n_clips=profile.pretrain_clips,
-            epochs=profile.pretrain_epochs,
+            n_clips=clips,
+            epochs=epochs,
             val_subjects=max(1, subjects // 6),
-            device=profile.device,
+            device=config.device,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -230,15 +230,23 @@ def pretraining_report(weights: str | Path | None) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def synthetic_backbone_weights(profile: Profile, folder: str | Path | None = None, progress: bool = True) -> Path:
-    """The profile's synthetically pre-trained checkpoint, made on first use and reused after.
+#: Part of every synthetic checkpoint's file name: how outputs recognise a backbone made here.
+SYNTHETIC_MARK = "-synthetic-au-"
 
-    Lives in ``<work_dir>/data/weights/`` (or ``folder``), named after the backbone and a hash of
-    its :class:`PretrainConfig`, so a changed setting makes a new file instead of reusing a stale one.
+
+def synthetic_checkpoint(config: PretrainConfig, folder: str | Path | None = None) -> Path:
+    """Where the checkpoint of ``config`` lives (whether or not it has been made yet).
+
+    ``<work_dir>/data/weights/`` (or ``folder``), named after the backbone and a hash of the
+    :class:`PretrainConfig`, so a changed setting makes a new file instead of reusing a stale one.
     """
-    config = PretrainConfig.from_profile(profile)
     folder = Path(folder) if folder is not None else work_dir() / "data" / "weights"
-    out_file = folder / f"{config.backbone}-synthetic-au-{config.fingerprint()}.safetensors"
+    return folder / f"{config.backbone}{SYNTHETIC_MARK}{config.fingerprint()}.safetensors"
+
+
+def ensure_pretrained(config: PretrainConfig, out_file: str | Path, progress: bool = True) -> Path:
+    """``out_file``, made by :func:`pretrain_backbone` on first use (about 1.5 min for quick), then reused."""
+    out_file = Path(out_file)
     if out_file.is_file() and out_file.with_suffix(".json").is_file():
         return out_file
     print(f"pre-training {config.backbone} on synthetic facial actions once ({config.n_clips} clips, "
@@ -246,15 +254,26 @@ def synthetic_backbone_weights(profile: Profile, folder: str | Path | None = Non
     return pretrain_backbone(config, out_file, progress=progress)
 
 
-def backbone_weights(profile: Profile, weights: str | Path | None = None, progress: bool = True) -> str | None:
-    """The checkpoint a run of ``profile`` loads: the user's file, the synthetic one, or None.
+#: Where a run's backbone weights come from, in the one wording every caption, table and summary uses.
+BACKBONE_NOTES = {
+    "random": "{backbone} with RANDOM weights: a timing run, not the paper's experiment",
+    "synthetic": "{backbone} pre-trained on synthetic AUs, not the paper's ImageNet ViT",
+    "file": "{backbone}, weights from {weights}",
+    "hub": "{backbone}, pretrained weights from the hub",
+}
 
-    - ``weights`` given: that file (a real pretrained checkpoint, see the README);
-    - a profile with synthetic pre-training (``quick``, ``ci``) and ``pretrained``: its synthetic checkpoint;
-    - otherwise None: the hub's weights when ``profile.pretrained``, else a random backbone.
-    """
-    if weights:
-        return str(weights)
-    if profile.synthetic_backbone:
-        return str(synthetic_backbone_weights(profile, progress=progress))
-    return None
+
+def backbone_source(config: TrainConfig) -> str:
+    """``"random"``, ``"synthetic"`` (a checkpoint made by this module), ``"file"`` or ``"hub"``."""
+    if not config.pretrained:
+        return "random"
+    if config.weights is None:
+        return "hub"
+    return "synthetic" if SYNTHETIC_MARK in Path(config.weights).name else "file"
+
+
+def backbone_note(config: TrainConfig) -> str:
+    """Which backbone, and where its weights come from, in the words of :data:`BACKBONE_NOTES`."""
+    depth = config.backbone_kwargs.get("depth")
+    backbone = config.backbone + (f" ({depth} blocks)" if depth else "")
+    return BACKBONE_NOTES[backbone_source(config)].format(weights=config.weights, backbone=backbone)

@@ -1,4 +1,13 @@
-"""The one configuration object of a LOSO run, with the paper's defaults."""
+"""The one home of every model, motion and training setting, with the paper's defaults.
+
+:class:`TrainConfig` owns each setting and its default. Everything else reads the default from
+here: the model (``MPT``, ``MotionPromptGenerator``), the motion functions (``magnify``), the clip
+reader (``read_clip``) keep their own keyword arguments, but their default values are
+``PAPER.<field>``, never typed again. A profile (:mod:`mpt_utils.profiles`) is a named set of
+overrides of these fields; :func:`mpt_utils.run.resolve_run` applies it.
+
+This module sits at the bottom of the package: it imports nothing of ours, so every layer may read it.
+"""
 
 from __future__ import annotations
 
@@ -6,34 +15,34 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..profiles import Profile
-
 #: Fields that do not change what a run computes: a rerun may differ in them.
 NON_RESULT_FIELDS = ("max_folds", "device", "label")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything that determines a LOSO run's results.
+    """Everything that determines a LOSO run's results; the defaults are the paper's (section IV-A).
 
     Attributes
     ----------
     variant: a name from :data:`mpt_utils.model.VARIANTS` (``"mpt"``, ``"head_only"`` ...).
-    backbone, pretrained, weights, backbone_kwargs: the frozen ViT (see ``create_backbone``).
-    image_size, num_frames: frame side in pixels and T.
-    num_prompts, reduction, token_average: K, r and the adapter's token-average reading.
-    alpha, fs, order, low_hz, high_hz, levels: Eulerian magnification (see ``magnify``).
+    backbone, pretrained, weights, backbone_kwargs: the frozen ViT (see ``create_backbone``); the paper's is
+        ViT-B/16 pre-trained on ImageNet-21k.
+    image_size, num_frames: frame side in pixels and T, the frames per clip (section IV-A: 224 and 16).
+    num_prompts, reduction, token_average: K (Fig. 5), r (Table XI) and the adapter's token-average reading.
+    generator_channels: C, the width of the motion prompt generator's per-frame features (eq. 8).
+    alpha, fs, order, low_hz, high_hz, levels: Eulerian magnification (eqs. 4-7, Table X; see ``magnify``).
     epochs: fixed number of epochs per fold, chosen in advance (never by the test subject).
-    batch_size, lr, weight_decay: Adam (paper: 16, 3e-4, 0).
-    class_weights: ``"none"`` (the paper's plain cross-entropy) or ``"balanced"``: each class weighted by
-        ``n / (classes * n_class)`` over the fold's training samples, so a majority class ("others") cannot
+    batch_size, lr, weight_decay: Adam (section IV-A: 16, 3e-4; no weight decay).
+    class_weights: ``"none"`` (the paper's plain cross-entropy, eq. 17) or ``"balanced"``: each class weighted
+        by ``n / (classes * n_class)`` over the fold's training samples, so a majority class ("others") cannot
         win by default. Computed from training subjects only.
     val_subjects: optional number of *training* subjects held out per fold for a validation
         curve; with ``select_epoch_on_val`` the weights of the best validation UAR are kept.
-    classes: class names in label order (None: the dataset's own scheme).
+    classes: class names in label order (set by :func:`mpt_utils.run.resolve_run` from the class scheme).
     seed, device, precision: see :mod:`mpt_utils.runtime`.
     max_folds: run only the first folds (None: every subject).
-    label: free text describing the run (profile and data), written on every figure.
+    label: the run's caption (profile, data, backbone), written on every table and summary.
     """
 
     variant: str = "mpt"
@@ -46,6 +55,7 @@ class TrainConfig:
     num_prompts: int = 5
     reduction: int = 8
     token_average: bool = False
+    generator_channels: int = 128
     alpha: float = 20.0
     fs: float | str = 30.0
     order: int = 1
@@ -66,45 +76,15 @@ class TrainConfig:
     max_folds: int | None = None
     label: str = ""
 
-    @classmethod
-    def from_profile(cls, profile: Profile, **overrides: Any) -> TrainConfig:
-        """The config a profile implies, with ``overrides`` (None values ignored).
-
-        A profile with synthetic pre-training needs its checkpoint passed as ``weights`` (see
-        :func:`~mpt_utils.train.pretrain.backbone_weights`); without it the hub would be asked for
-        weights it does not have, so this raises instead.
-        """
-        needs_file = profile.synthetic_backbone and overrides.get("pretrained") is not False
-        if needs_file and not overrides.get("weights"):
-            raise ValueError(
-                f"profile {profile.name!r} uses a backbone pre-trained on synthetic facial actions: pass "
-                f"weights=backbone_weights(profile) (mpt_utils.train), a checkpoint of your own, or pretrained=False"
-            )
-        if overrides.get("weights") and overrides.get("pretrained") is None:
-            overrides["pretrained"] = True  # a weights file means a pretrained backbone
-        base = cls(
-            backbone=profile.backbone,
-            pretrained=profile.pretrained,
-            backbone_kwargs=dict(profile.backbone_kwargs),
-            image_size=profile.image_size,
-            num_frames=profile.num_frames,
-            num_prompts=profile.num_prompts,
-            reduction=profile.reduction,
-            alpha=profile.alpha,
-            epochs=profile.epochs,
-            batch_size=profile.batch_size,
-            lr=profile.lr,
-            class_weights=profile.class_weights,
-            device=profile.device,
-            precision=profile.precision,
-            max_folds=profile.max_folds,
-            label=f"profile {profile.name}",
-        )
-        return base.replace(**overrides)
-
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied; ``None`` values are skipped, so unset optional command-line or
-        papermill arguments fall through to the current value (use ``dataclasses.replace`` to set a None)."""
+        papermill arguments fall through to the current value (use ``dataclasses.replace`` to set a None).
+
+        An unknown name raises a :class:`TypeError` that lists the known fields.
+        """
+        unknown = sorted(set(changes) - set(field_names()))
+        if unknown:
+            raise TypeError(f"unknown setting(s) {unknown}; TrainConfig has {list(field_names())}")
         changes = {k: v for k, v in changes.items() if v is not None}
         if "classes" in changes:
             changes["classes"] = tuple(changes["classes"])
@@ -131,9 +111,20 @@ class TrainConfig:
             img_size=self.image_size,
             num_frames=self.num_frames,
             token_average=self.token_average,
+            generator_channels=self.generator_channels,
             backbone_kwargs=self.backbone_kwargs,
         )
 
     def magnify_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for :func:`mpt_utils.motion.magnify`."""
         return dict(alpha=self.alpha, low_hz=self.low_hz, high_hz=self.high_hz, fs=self.fs,
                     order=self.order, levels=self.levels)
+
+
+def field_names() -> tuple[str, ...]:
+    """The names of :class:`TrainConfig`'s fields, in order."""
+    return tuple(f.name for f in dataclasses.fields(TrainConfig))
+
+
+#: The paper's configuration: every default of the package is read from here.
+PAPER = TrainConfig()

@@ -1,0 +1,99 @@
+"""``python -m mpt_utils.train``: LOSO runs and the paper's tables from the command line.
+
+::
+
+    python -m mpt_utils.train --dataset casme2 --root /data/CASME2 --profile paper --out runs/casme2
+    python -m mpt_utils.train --dataset smic --root /data/SMIC --profile paper --out runs/smic --ablation all
+    python -m mpt_utils.train --dataset megc2019 --root-casme2 /data/CASME2 --root-samm /data/SAMM \\
+        --root-smic /data/SMIC --profile paper --out runs/megc2019
+    python -m mpt_utils.train --profile quick --out runs/quick          # synthetic data, CPU
+
+Each run is resumable: run the same command again after an interruption. Results: ``results.json``,
+``predictions.csv`` and ``summary.md`` per run, and for the main run or each ablation a CSV and a
+Markdown table with the paper's figures beside ours. Bad input ends with a message and exit status 2.
+
+This module only parses: :func:`mpt_utils.run.resolve_run` builds the run (as the notebooks do),
+:meth:`~mpt_utils.run.Run.prepare_backbone` makes its backbone, :func:`mpt_utils.experiments.run_experiment`
+trains and tabulates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .data import CLASS_SCHEMES, DatasetError
+from .experiments import run_experiment, table_caveat
+from .model import PretrainedWeightsError
+from .profiles import PROFILES
+from .run import COMPOSITE_SOURCES, DATASETS, RunError, resolve_run
+from .train import ABLATIONS, ConfigMismatchError
+
+#: How this command names each input in its messages (see :func:`mpt_utils.run.resolve_run`).
+FLAGS = {"profile": "--profile", "dataset": "--dataset", "data_root": "--root", "scheme": "--scheme",
+         "roots": "--root-casme2/--root-samm/--root-smic", "weights": "--weights", "pretrained": "--no-pretrained"}
+
+
+def _sampling_rate(text: str) -> float | str:
+    """``--fs``: a number of Hz, or ``per_clip``."""
+    if text == "per_clip":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of Hz or per_clip, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m mpt_utils.train", description=__doc__.split("::")[0].strip(),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
+    p.add_argument("--dataset", default=None, choices=DATASETS,
+                   help="default: recognised from --root's layout, else the synthetic set")
+    p.add_argument("--root", default=None, help="the dataset's folder (default: $MPT_DATA_ROOT; for synthetic "
+                   "data, where to generate it; default data/synthetic-<profile>)")
+    for name in COMPOSITE_SOURCES:
+        p.add_argument(f"--root-{name}", default=None, help=f"{name}'s folder for --dataset megc2019")
+    p.add_argument("--scheme", "--classes", dest="scheme", default=None, choices=sorted(CLASS_SCHEMES),
+                   help="class scheme (default: the dataset's own; megc2019 for the composite)")
+    p.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
+    p.add_argument("--ablation", nargs="+", choices=sorted(ABLATIONS) + ["all"], default=None,
+                   help="run the paper's ablation tables instead of one run")
+    p.add_argument("--variant", default=None, help="model variant of a single run (see mpt_utils.model.VARIANTS)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default: the profile's)")
+    p.add_argument("--max-folds", type=int, default=None, help="run only the first N folds")
+    p.add_argument("--alpha", type=float, default=None, help="magnification factor (default: the profile's)")
+    p.add_argument("--fs", type=_sampling_rate, default=None, help="magnification sampling rate in Hz, or per_clip")
+    p.add_argument("--weights", default=None, help="local checkpoint of the profile's backbone")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="random backbone (with --profile paper: a timing run, labelled as such everywhere)")
+    p.add_argument("--device", default=None, help="auto, cuda, mps or cpu (default: the profile's)")
+    p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--cache-dir", default=None, help="preprocessed-clip cache (default: data/cache)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run = resolve_run(
+            args.profile, dataset=args.dataset, data_root=args.root, scheme=args.scheme, weights=args.weights,
+            roots={name: getattr(args, f"root_{name}") for name in COMPOSITE_SOURCES},
+            pretrained=False if args.no_pretrained else None, flags=FLAGS, progress=not args.quiet,
+            variant=args.variant, epochs=args.epochs, max_folds=args.max_folds, alpha=args.alpha, fs=args.fs,
+            device=args.device, precision=args.precision, seed=args.seed,
+        )
+        print(table_caveat(run))
+        run.prepare_backbone(progress=not args.quiet)
+        print(run_experiment(run, args.out, args.ablation, cache_dir=args.cache_dir, progress=not args.quiet))
+    except (RunError, DatasetError, PretrainedWeightsError, ConfigMismatchError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
