@@ -83,7 +83,6 @@ def ci_output(tmp_path_factory):
 def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
     import papermill as pm
 
-    monkeypatch.setenv("MPT_HEADLESS", "1")
     # one working folder for all notebooks, as for a user: 07 reuses 06's runs, which name 04's backbone file
     monkeypatch.setenv("MPT_HOME", str(ci_output / "home"))
     monkeypatch.setenv("MPT_CACHE_DIR", str(ci_output / "home" / "cache"))

@@ -102,3 +102,59 @@ def test_atomic_writes_leave_nothing_behind_on_failure(tmp_path):
     assert [p.name for p in target.parent.iterdir()] == ["result.json"]  # no temporary left over
     atomic_save_npz(tmp_path / "b.npz", a=np.arange(3))
     assert np.load(tmp_path / "b.npz")["a"].tolist() == [0, 1, 2]
+
+
+#: The package's layers, bottom to top (the README's Layout section describes them). A module may import
+#: from its own layer and the ones below, never from above.
+LAYERS = [
+    {"io", "runtime", "config", "metrics", "paper", "profiles"},
+    {"motion"},
+    {"data"},
+    {"model"},
+    {"train"},
+    {"run"},
+    {"experiments", "analysis", "plotting"},
+    {"cli", "session"},
+    {"notebooks"},
+]
+
+
+def _mpt_imports(path, package: list[str]) -> set[str]:
+    """The first name under ``mpt_utils`` of every mpt_utils module that ``path`` (in ``package``) imports."""
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [a.name.split(".") for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = (node.module or "").split(".") if node.module else []
+            full = base + module if node.level else module
+            targets = [full + [a.name] for a in node.names] if not node.module else [full]
+        else:
+            continue
+        for parts in targets:
+            if parts[0] == "mpt_utils" and len(parts) > 1:
+                found.add(parts[1])
+    return found
+
+
+def test_no_import_runs_up_the_layers():
+    layer = {name: i for i, names in enumerate(LAYERS) for name in names}
+    package = REPO_ROOT / "mpt_utils"
+    modules = {p.relative_to(package).parts[0].removesuffix(".py") for p in package.glob("*") if p.name != "__init__.py"
+               and (p.suffix == ".py" or p.is_dir()) and p.name != "__pycache__"}
+    assert modules == set(layer), "place every module of mpt_utils in LAYERS"
+    upward = []
+    for path in package.rglob("*.py"):
+        if path.name == "__main__.py":  # an entry point is run, never imported: it sits above every layer
+            continue
+        relative = path.relative_to(package)
+        own = relative.parts[0].removesuffix(".py")
+        if own == "__init__":
+            continue
+        for imported in _mpt_imports(path, ["mpt_utils", *relative.parts[:-1]]):
+            if imported in layer and layer[imported] > layer[own]:
+                upward.append(f"{relative} imports mpt_utils.{imported}")
+    assert upward == []

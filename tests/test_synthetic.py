@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 import warnings
 
 import numpy as np
@@ -35,11 +36,21 @@ def test_written_in_casme2_layout_and_read_by_the_real_loader(tiny_synthetic):
         assert s.fps == 200.0 and s.cropped and s.action_units
 
 
-def test_deterministic_for_a_seed(tmp_path):
+def _every_file(root) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_deterministic_for_a_seed_byte_for_byte_sheet_included(tmp_path):
+    """Two folders, two times (more than a zip archive's 2-second time resolution apart): the same bytes."""
     a = make_synthetic(tmp_path / "a", n_subjects=2, n_clips=10, seed=3, progress=False)
+    time.sleep(2.5)
     b = make_synthetic(tmp_path / "b", n_subjects=2, n_clips=10, seed=3, progress=False)
     c = make_synthetic(tmp_path / "c", n_subjects=2, n_clips=10, seed=4, progress=False)
-    assert _digest(a) == _digest(b) != _digest(c)
+    files = _every_file(a)
+    assert {"CASME2-coding-synthetic.xlsx", "SYNTHETIC.json"} <= set(files) and len(files) > 100
+    assert files == _every_file(b)
+    assert _digest(a) != _digest(c)
 
 
 def test_existing_dataset_with_same_parameters_is_reused(tmp_path):
