@@ -15,13 +15,13 @@ import subprocess
 import sys
 import time
 
+from mpt_utils.config import PAPER
 from mpt_utils.profiles import get_profile
 
-_QUICK = get_profile("quick")
+#: The configurations timed: each a TrainConfig, so every size comes from the one place that owns it.
 CONFIGS = {
-    "small (quick profile: ViT-Tiny, 112 px)": dict(backbone=_QUICK.backbone, img_size=_QUICK.image_size,
-                                                     backbone_kwargs=_QUICK.backbone_kwargs),
-    "paper (ViT-B/16, 224 px)": dict(backbone="vit_base_patch16_224.augreg_in21k", img_size=224),
+    "small (quick profile: ViT-Tiny, 112 px)": get_profile("quick").train_config(),
+    "paper (ViT-B/16, 224 px)": PAPER,
 }
 
 
@@ -31,15 +31,16 @@ def measure(name: str, device: str, batch: int, steps: int) -> dict:
     from mpt_utils.model import build_variant
     from mpt_utils.runtime import select_precision
 
-    cfg = CONFIGS[name]
+    config = CONFIGS[name]
     dev = torch.device(device)
     precision = select_precision(dev)
-    model = build_variant("mpt", pretrained=False, num_frames=16, **cfg).to(dev)
-    size = cfg["img_size"]
+    model = build_variant("mpt", **{**config.model_kwargs(num_classes=5), "pretrained": False, "weights": None})
+    model = model.to(dev)
+    size, frames = config.image_size, config.num_frames
     dyn = torch.rand(batch, 3, size, size, device=dev)
-    clip = torch.randint(0, 256, (batch, 16, 3, size, size), dtype=torch.uint8, device=dev)
+    clip = torch.randint(0, 256, (batch, frames, 3, size, size), dtype=torch.uint8, device=dev)
     target = torch.randint(0, 5, (batch,), device=dev)
-    optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-4)
+    optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     autocast = torch.autocast(dev.type, dtype=precision.dtype) if precision.dtype else torch.autocast(
         dev.type, enabled=False)
 
@@ -90,7 +91,7 @@ def main() -> None:
         out = subprocess.run([sys.executable, __file__, "--one", name, "--device", args.device, "--batch",
                               str(args.batch), "--steps", str(args.steps)], capture_output=True, text=True, check=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("MPT (K=5, r=8, T=16), random backbone weights (timing only)")
+    print("MPT with each configuration's K, r and T, random backbone weights (timing only)")
     print(f"{'configuration':42} {'device':6} {'prec':5} {'fwd clips/s':>12} {'fwd+bwd clips/s':>16} {'peak GiB':>9}")
     for r in rows:
         print(f"{r['config']:42} {r['device']:6} {r['precision']:5} {r['forward clips/s']:12.1f} "

@@ -1,0 +1,153 @@
+"""Every ``python -m mpt_utils ...`` command of the README runs, as a new user would type it.
+
+Each command is taken from the README's code blocks and run in a subprocess on the tiny ``ci`` profile, with:
+
+- a small fixture in the real layout wherever the README names a dataset folder (``/data/CASME2`` ...);
+- a temporary ``--out`` / ``--output``, and ``--max-folds 1 --epochs 1`` (training) or ``--only 00``
+  (the notebook runner, when it names no notebook) to keep it fast;
+- ``export`` lines of the same block applied to the commands after them.
+
+A command documented as failing (a comment ``# stops: "<message>"``) must exit 2 with that message. Commands that
+need what a test machine lacks are mapped by :data:`NEEDS`: the ``paper`` profile's hub weights (offline here, so
+the exact command must stop at once with the download instructions, exit 2) are run a second time in their local
+form, with ``--profile ci``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import make_casme2, make_samm, make_smic
+from mpt_utils.runtime import REPO_ROOT
+
+README = (REPO_ROOT / "README.md").read_text()
+
+#: The README's example folders and what stands in for them.
+FOLDERS = {"/data/CASME2": make_casme2, "/data/SAMM": make_samm, "/data/SMIC": make_smic,
+           "/data/empty": lambda folder: folder.mkdir(parents=True) or folder}
+
+#: Commands that need what a test machine lacks: (pattern in the command, expected exit, expected message,
+#: the local form's changes). The hub is unreachable in tests (HF_HUB_OFFLINE), like on this project's machines.
+NEEDS = [
+    ("--ablation all", 2, "huggingface", None),  # Table IX's backbones come from the hub, on every profile
+    ("--profile paper", 2, "--weights", ("--profile paper", "--profile ci")),
+]
+
+
+def readme_commands() -> list[tuple[str, dict[str, str], str | None]]:
+    """``(command, exported environment, documented failure message)`` of every mpt_utils command."""
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        env: dict[str, str] = {}
+        for line in block.replace("\\\n", " ").splitlines():
+            command, _, comment = line.partition("#")
+            command = command.strip().split("&&")[-1].strip()
+            if command.startswith("export "):
+                name, _, value = command[len("export "):].partition("=")
+                env[name] = value
+            elif re.search(r"python -m mpt_utils\.", command):
+                stops = re.search(r'stops[^"]*"([^"]+)"', comment)
+                found.append((command, dict(env), stops.group(1) if stops else None))
+    return found
+
+
+COMMANDS = readme_commands()
+
+
+def test_the_readme_has_the_commands_this_test_expects():
+    assert len(COMMANDS) >= 10
+    assert any("--classes megc2019" in c or "--scheme megc2019" in c for c, _, _ in COMMANDS)
+    assert any("--dataset megc2019" in c for c, _, _ in COMMANDS)
+    assert sum(failure is not None for _, _, failure in COMMANDS) >= 3
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """One working folder for every command (the ci backbone is pre-trained once), with the README's folders."""
+    return tmp_path_factory.mktemp("readme_home")
+
+
+def local_form(command: str, home: Path, out: Path) -> list[str]:
+    """The command as this test runs it: fixtures for folders, a temporary output, the fast settings."""
+    args = shlex.split(command)
+    args[0] = sys.executable  # "python" or ".venv/bin/python"
+    for i, arg in enumerate(args):
+        if arg in FOLDERS or arg.rstrip("/") in FOLDERS:
+            args[i] = str(folder(home, arg.rstrip("/")))
+        if i and args[i - 1] in ("--out", "--output"):
+            args[i] = str(out)
+    if "mpt_utils.train" in args:
+        args += ["--max-folds", "1", "--epochs", "1", "--quiet"]
+    elif "mpt_utils.notebooks" in args and "--only" not in args:
+        args += ["--only", "00"]
+    if "mpt_utils.notebooks" in args and "--output" not in args:
+        args += ["--output", str(out)]
+    if "--profile" not in args:
+        args += ["--profile", "ci"]  # the default profile (quick) trains for minutes: the same code on tiny sizes
+    return args
+
+
+def folder(home: Path, name: str) -> Path:
+    target = home / "folders" / name.strip("/").replace("/", "_")
+    if not target.exists():
+        FOLDERS[name](target)
+    return target
+
+
+def run(args: list[str], env: dict[str, str], home: Path) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "MPT_HOME": str(home), "MPT_CACHE_DIR": str(home / "cache"),
+                   "HF_HUB_OFFLINE": "1"}
+    environment.pop("MPT_DATA_ROOT", None)
+    environment.update({k: str(folder(home, v)) if v in FOLDERS else v for k, v in env.items()})
+    return subprocess.run(args, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=900)
+
+
+@pytest.mark.parametrize("command, env, failure", COMMANDS, ids=[c for c, _, _ in COMMANDS])
+def test_a_readme_command_runs(command, env, failure, home, tmp_path):
+    args = local_form(command, home, tmp_path / "out")
+    need = next((n for n in NEEDS if n[0] in command and "--weights" not in command
+                 and "--no-pretrained" not in command), None)
+    if failure is not None:
+        expected = [(args, 2, failure)]
+    elif need is not None:
+        pattern, code, message, change = need
+        expected = [(args, code, message)]
+        if change is not None:  # and the same command where the need is met: the local, tiny form
+            local = shlex.split(" ".join(args).replace(*change))
+            expected.append((local, 0, None))
+    else:
+        expected = [(args, 0, None)]
+    for argv, code, message in expected:
+        result = run(argv, env, home)
+        shown = f"{shlex.join(argv)}\nexit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+        assert result.returncode == code, shown
+        if message is not None:
+            assert message in result.stderr, shown
+            assert "Traceback" not in result.stderr, shown
+        if code == 2:
+            assert not (tmp_path / "out").exists(), "a refused command wrote its output folder"
+
+
+def test_papermills_own_command_writes_the_runners_figures_without_widgets(home, tmp_path):
+    """The README's plain papermill command: headless detected by the kernel itself, the same PNG files."""
+    line = next(line for line in README.splitlines() if line.startswith("papermill "))
+    args = shlex.split(line.partition("#")[0])
+    notebook = REPO_ROOT / args[1]
+    args = [sys.executable, "-m", "papermill", str(notebook), str(tmp_path / "out.ipynb"), *args[3:]]
+    result = run(args, {}, home)
+    assert result.returncode == 0, result.stderr[-3000:]
+    papermill_pngs = sorted(p.name for p in (home / "outputs" / notebook.stem).glob("*.png"))
+    runner = run([sys.executable, "-m", "mpt_utils.notebooks", "--profile", "ci", "--only", notebook.stem[:2],
+                  "--output", str(tmp_path / "runner")], {}, home)
+    assert runner.returncode == 0, runner.stderr[-3000:]
+    assert papermill_pngs == sorted(p.name for p in (tmp_path / "runner" / notebook.stem).glob("*.png"))
+    assert "interactive_static_default.png" in papermill_pngs
+    executed = (tmp_path / "out.ipynb").read_text()
+    assert "application/vnd.jupyter.widget-view+json" not in executed  # no slider: the kernel knew it was headless
