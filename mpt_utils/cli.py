@@ -13,8 +13,8 @@ Each run is resumable: run the same command again after an interruption. Results
 Markdown table with the paper's figures beside ours. Bad input ends with a message and exit status 2.
 
 This module only parses: :func:`mpt_utils.run.resolve_run` builds the run (as the notebooks do),
-:meth:`~mpt_utils.run.Run.prepare_backbone` makes its backbone, :func:`mpt_utils.experiments.run_experiment`
-trains and tabulates.
+:func:`mpt_utils.experiments.run_experiment` makes its backbone
+(:meth:`~mpt_utils.run.Run.prepare_backbone`), trains and tabulates.
 """
 
 from __future__ import annotations
@@ -87,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device, precision=args.precision, seed=args.seed,
         )
         print(table_caveat(run))
-        run.prepare_backbone(progress=not args.quiet)
         print(run_experiment(run, args.out, args.ablation, cache_dir=args.cache_dir, progress=not args.quiet))
     except (RunError, DatasetError, PretrainedWeightsError, ConfigMismatchError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -75,11 +75,13 @@ def run_experiment(run: Run, out: str | Path, ablations: Sequence[str] | None = 
     and return the Markdown tables. Rerunning resumes: finished folds are never redone.
 
     Ablation rows with another backbone take that backbone's hub weights, checked for every row before any
-    training starts (a :class:`~mpt_utils.model.PretrainedWeightsError` says how to get them).
+    work starts (a :class:`~mpt_utils.model.PretrainedWeightsError` says how to get them); then the run's
+    backbone is prepared (:meth:`~mpt_utils.run.Run.prepare_backbone`: the synthetic pre-training, once).
     """
     out = Path(out)
     caveat = table_caveat(run)
     if not ablations:
+        run.prepare_backbone(progress=progress)
         start = time.perf_counter()
         result = run_loso(run.samples, run.config, out, cache_dir=cache_dir, progress=progress)
         if run.dataset == COMPOSITE:
@@ -95,6 +97,7 @@ def run_experiment(run: Run, out: str | Path, ablations: Sequence[str] | None = 
     plans = {name: [(row, _row_config(run, row.changes)) for row in ABLATIONS[name].rows] for name in names}
     for backbone in sorted({c.backbone for rows in plans.values() for _, c in rows if c.pretrained and not c.weights}):
         require_hub_weights(backbone)
+    run.prepare_backbone(progress=progress)
     report = []
     for name, rows in plans.items():
         table = []

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import make_casme2, make_samm, make_smic
+
 from mpt_utils.runtime import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()

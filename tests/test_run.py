@@ -7,8 +7,8 @@ import json
 import warnings
 
 import pytest
-
 from conftest import make_casme2, make_samm, make_smic
+
 from mpt_utils.config import PAPER
 from mpt_utils.data import class_names, detect_dataset
 from mpt_utils.model import PretrainedWeightsError
@@ -27,17 +27,31 @@ def _synthetic_params(run) -> dict:
     return json.loads((run.root / "SYNTHETIC.json").read_text())["params"]
 
 
+def _synthetic_set(p, run) -> bool:
+    """The generated evaluation set has the profile's sizes (a run on real data has none to check)."""
+    if run.dataset != "synthetic":
+        return True
+    params = _synthetic_params(run)
+    subjects = len({s.group for s in run.samples})
+    return params["n_subjects"] == p.synthetic_subjects == subjects and params["n_clips"] == p.synthetic_clips
+
+
+def _pretraining(p, run) -> bool:
+    """The synthetic pre-training has the profile's sizes, or there is none."""
+    if not p.pretrain_clips:
+        return run.pretraining is None
+    return (run.pretraining.n_clips, run.pretraining.epochs) == (p.pretrain_clips, p.pretrain_epochs)
+
+
 #: How each Profile field shows in a resolved run. A new field without a line here fails the test below.
 PROFILE_FIELDS = {
     "name": lambda p, run: run.name.startswith(p.name) and run.caption.startswith(f"profile {p.name}"),
     "purpose": lambda p, run: bool(p.purpose),
     "settings": lambda p, run: all(getattr(run.config, k) == v for k, v in p.settings.items()),
-    "synthetic_subjects": lambda p, run: run.dataset != "synthetic"
-    or _synthetic_params(run)["n_subjects"] == p.synthetic_subjects == len({s.group for s in run.samples}),
-    "synthetic_clips": lambda p, run: run.dataset != "synthetic" or _synthetic_params(run)["n_clips"] == p.synthetic_clips,
-    "pretrain_clips": lambda p, run: (run.pretraining.n_clips == p.pretrain_clips) if p.pretrain_clips
-    else run.pretraining is None,
-    "pretrain_epochs": lambda p, run: run.pretraining is None or run.pretraining.epochs == p.pretrain_epochs,
+    "synthetic_subjects": _synthetic_set,
+    "synthetic_clips": _synthetic_set,
+    "pretrain_clips": _pretraining,
+    "pretrain_epochs": _pretraining,
 }
 
 
