@@ -3,7 +3,10 @@
 Each configuration runs in its own process so that its peak memory (resident set on CPU, allocated memory on CUDA)
 is its own. Backbone weights are random: pretrained weights change no timing (and cannot be downloaded here).
 
-    python benchmarks/bench_model.py [--device cpu|cuda] [--batch 16] [--steps 5]
+    python benchmarks/bench_model.py [--device cpu|cuda] [--batch 16] [--steps 5] [--precisions fp32,bf16]
+
+On this project's CPU (avx512_bf16) bf16 autocast is the candidate for the quick profile's default: the table
+prints each precision's clips/s beside fp32's.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ CONFIGS = {
 }
 
 
-def measure(name: str, device: str, batch: int, steps: int) -> dict:
+def measure(name: str, device: str, batch: int, steps: int, precision_name: str) -> dict:
     import torch
 
     from mpt_utils.model import build_variant
@@ -33,7 +36,7 @@ def measure(name: str, device: str, batch: int, steps: int) -> dict:
 
     config = CONFIGS[name]
     dev = torch.device(device)
-    precision = select_precision(dev)
+    precision = select_precision(dev, precision_name)
     model = build_variant("mpt", **{**config.model_kwargs(num_classes=5), "pretrained": False, "weights": None})
     model = model.to(dev)
     size, frames = config.image_size, config.num_frames
@@ -81,21 +84,31 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--precisions", default="fp32,bf16", help="comma-separated: auto, fp32, bf16, fp16")
+    parser.add_argument("--configs", default=None, help="comma-separated numbers of the configurations (default all)")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.device, args.batch, args.steps)))
+        print(json.dumps(measure(args.one, args.device, args.batch, args.steps, args.precisions)))
         return
+    names = list(CONFIGS)
+    if args.configs:
+        names = [names[int(i)] for i in args.configs.split(",")]
     rows = []
-    for name in CONFIGS:
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--device", args.device, "--batch",
-                              str(args.batch), "--steps", str(args.steps)], capture_output=True, text=True, check=True)
-        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    for name in names:
+        for precision in args.precisions.split(","):
+            out = subprocess.run([sys.executable, __file__, "--one", name, "--device", args.device, "--batch",
+                                  str(args.batch), "--steps", str(args.steps), "--precisions", precision],
+                                 capture_output=True, text=True, check=True)
+            rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     print("MPT with each configuration's K, r and T, random backbone weights (timing only)")
-    print(f"{'configuration':42} {'device':6} {'prec':5} {'fwd clips/s':>12} {'fwd+bwd clips/s':>16} {'peak GiB':>9}")
+    print(f"{'configuration':42} {'device':6} {'prec':8} {'fwd clips/s':>12} {'fwd+bwd clips/s':>16} "
+          f"{'vs fp32':>8} {'peak GiB':>9}")
+    fp32 = {r["config"]: r["forward+backward clips/s"] for r in rows if r["precision"] == "fp32"}
     for r in rows:
-        print(f"{r['config']:42} {r['device']:6} {r['precision']:5} {r['forward clips/s']:12.1f} "
-              f"{r['forward+backward clips/s']:16.1f} {r['peak memory (GiB)']:9.2f}")
+        ratio = r["forward+backward clips/s"] / fp32[r["config"]] if r["config"] in fp32 else float("nan")
+        print(f"{r['config']:42} {r['device']:6} {r['precision']:8} {r['forward clips/s']:12.1f} "
+              f"{r['forward+backward clips/s']:16.1f} {ratio:7.2f}x {r['peak memory (GiB)']:9.2f}")
 
 
 if __name__ == "__main__":

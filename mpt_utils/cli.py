@@ -7,6 +7,9 @@
     python -m mpt_utils.train --dataset megc2019 --root-casme2 /data/CASME2 --root-samm /data/SAMM \\
         --root-smic /data/SMIC --profile paper --out runs/megc2019
     python -m mpt_utils.train --profile quick --out runs/quick          # synthetic data, CPU
+    python -m mpt_utils.train --dataset smic --root /data/SMIC --profile paper --out runs/smic --ablation all \
+        --executor slurm --slurm-partition gpu --slurm-gpus-per-task 1      # every fold a SLURM array task
+    python -m mpt_utils.train collect --out runs/smic                   # the tables of whatever is done
 
 Each run is resumable: run the same command again after an interruption. Results: ``results.json``,
 ``predictions.csv`` and ``summary.md`` per run, and for the main run or each ablation a CSV and a
@@ -24,7 +27,8 @@ import sys
 from pathlib import Path
 
 from .data import CLASS_SCHEMES, DatasetError
-from .experiments import run_experiment, table_caveat
+from .executors import ExecutorError, SlurmOptions, check_slurm, parse_devices, parse_extra, parse_time
+from .experiments import IncompleteError, collect, run_experiment, table_caveat
 from .model import PretrainedWeightsError
 from .profiles import PROFILES
 from .run import COMPOSITE_SOURCES, DATASETS, RunError, resolve_run
@@ -73,12 +77,52 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--cache-dir", default=None, help="preprocessed-clip cache (default: data/cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("action", nargs="?", choices=["collect"],
+                   help="collect: write the tables of --out from the folds done so far, and list what is missing")
+    p.add_argument("--collect", action="store_true", help="the same as the collect action")
+    g = p.add_argument_group("many folds, many GPUs (every fold a task; see the README)")
+    g.add_argument("--executor", choices=["inprocess", "local", "slurm"], default="inprocess",
+                   help="inprocess: one fold after another, here (default); local: one worker per --gpus entry; "
+                   "slurm: a SLURM job array")
+    g.add_argument("--gpus", default=None, help="local executor: the GPUs, one worker each (0,1,2,3), or cpu:N")
+    g.add_argument("--slurm-partition", default=None, help="default: the cluster's default partition")
+    g.add_argument("--slurm-gpus-per-task", type=int, default=None, help="default: no GPU")
+    g.add_argument("--slurm-time", default="120", help="time limit per task: minutes or HH:MM:SS (default 120); "
+                   "a task that reaches it is requeued and redoes its fold")
+    g.add_argument("--slurm-array-parallelism", type=int, default=None, help="at most this many tasks at once")
+    g.add_argument("--slurm-cpus-per-task", type=int, default=None)
+    g.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other sbatch option, e.g. qos=high or constraint=a100 (repeatable)")
+    g.add_argument("--wait", action="store_true", help="slurm: block with a progress bar and write the tables at "
+                   "the end (otherwise: print the job id and how to collect)")
     return p
+
+
+def _executor_options(args: argparse.Namespace) -> tuple[str, list[str], SlurmOptions | None]:
+    """The executor and its settings, checked before any data work (:class:`ExecutorError` on bad input)."""
+    executor = "local" if args.gpus and args.executor == "inprocess" else args.executor
+    if executor == "local":
+        if not args.gpus:
+            raise ExecutorError("--executor local needs --gpus: the GPUs to use (0,1,2,3) or cpu:N CPU workers")
+        return executor, parse_devices(args.gpus), None
+    if args.gpus:
+        raise ExecutorError(f"--gpus belongs to --executor local, not --executor {executor}")
+    if executor != "slurm":
+        return executor, [], None
+    options = SlurmOptions(partition=args.slurm_partition, gpus_per_task=args.slurm_gpus_per_task,
+                           time_min=parse_time(args.slurm_time), array_parallelism=args.slurm_array_parallelism,
+                           cpus_per_task=args.slurm_cpus_per_task, extra=parse_extra(args.slurm_option))
+    check_slurm(options.partition)
+    return executor, [], options
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.action == "collect" or args.collect:
+            print(collect(args.out))
+            return 0
+        executor, devices, slurm = _executor_options(args)
         run = resolve_run(
             args.profile, dataset=args.dataset, data_root=args.root, scheme=args.scheme, weights=args.weights,
             roots={name: getattr(args, f"root_{name}") for name in COMPOSITE_SOURCES},
@@ -87,10 +131,16 @@ def main(argv: list[str] | None = None) -> int:
             device=args.device, precision=args.precision, seed=args.seed,
         )
         print(table_caveat(run))
-        print(run_experiment(run, args.out, args.ablation, cache_dir=args.cache_dir, progress=not args.quiet))
-    except (RunError, DatasetError, PretrainedWeightsError, ConfigMismatchError) as exc:
+        print(run_experiment(run, args.out, args.ablation, cache_dir=args.cache_dir, progress=not args.quiet,
+                             executor=executor, devices=devices, slurm=slurm, wait_for_slurm=args.wait))
+    except (RunError, DatasetError, PretrainedWeightsError, ConfigMismatchError, ExecutorError,
+            FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except IncompleteError as exc:  # the tables of what is done, then what is not
+        print(exc.tables)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

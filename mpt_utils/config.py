@@ -41,6 +41,8 @@ class TrainConfig:
         curve; with ``select_epoch_on_val`` the weights of the best validation UAR are kept.
     classes: class names in label order (set by :func:`mpt_utils.run.resolve_run` from the class scheme).
     seed, device, precision: see :mod:`mpt_utils.runtime`.
+    threads: CPU threads for the tensor operations of a fold (None: torch's default on the machine). The bits of a
+        fold can depend on it, so every executor (in-process, local workers, SLURM tasks) uses this value.
     max_folds: run only the first folds (None: every subject).
     label: the run's caption (profile, data, backbone), written on every table and summary.
     """
@@ -71,6 +73,7 @@ class TrainConfig:
     select_epoch_on_val: bool = False
     classes: tuple[str, ...] | None = None
     seed: int = 0
+    threads: int | None = None
     device: str = "auto"
     precision: str = "auto"
     max_folds: int | None = None

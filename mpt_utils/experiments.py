@@ -1,22 +1,36 @@
 """A resolved run trained and tabulated: the single LOSO run, the MEGC composite, or the paper's ablations.
 
-:func:`run_experiment` is what ``python -m mpt_utils.train`` does after parsing: every row is a LOSO
-run (:func:`mpt_utils.train.run_loso`, resumable) in its own folder, and every table is written as CSV
-and Markdown with the paper's figure beside ours (:mod:`mpt_utils.paper`), never instead of it.
+:func:`run_experiment` is what ``python -m mpt_utils.train`` does after parsing:
+
+1. **plan** the rows: one for a single run, one per ablation row (:data:`mpt_utils.train.ABLATIONS`), each a
+   LOSO run in its own folder;
+2. **check** before any work: every row's hub weights, every existing row folder's configuration;
+3. **train** the unfinished folds, in this process (the default), on local workers, or as a SLURM job array
+   (:mod:`mpt_utils.executors`); every fold is resumable and written atomically;
+4. **tabulate** from the fold folders: CSV and Markdown with the paper's figure beside ours
+   (:mod:`mpt_utils.paper`), never instead of it, and the folds still missing.
+
+:func:`collect` does step 4 alone, from the ``experiment.json`` that step 2 leaves in the results folder.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import time
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import paper
-from .io import atomic_write, atomic_write_text
+from .config import TrainConfig
+from .executors import SlurmOptions, Task, run_local, submit_slurm, wait
+from .io import atomic_write, atomic_write_json, atomic_write_text
 from .model import require_hub_weights
-from .run import COMPOSITE, Run
-from .train import ABLATIONS, LOSOResult, run_loso
+from .run import COMPOSITE, Run, run_from_spec
+from .train import ABLATIONS, LOSOResult, collect_results, fold_done, folds_to_run, open_run, prepare_inputs, run_loso
+
+#: The file in a results folder that lets :func:`collect` rebuild the tables.
+SPEC_FILE = "experiment.json"
 
 #: The columns of a results table: (heading, row key, format).
 _COLUMNS = {
@@ -28,11 +42,175 @@ _COLUMNS = {
 }
 
 
+class IncompleteError(RuntimeError):
+    """Workers or SLURM tasks ended with folds unfinished; ``tables`` holds what was written from the rest."""
+
+    def __init__(self, message: str, tables: str):
+        super().__init__(message)
+        self.tables = tables
+
+
+@dataclass(frozen=True)
+class Row:
+    """One LOSO run of an experiment: its label, configuration, folder and the paper's figure for it."""
+
+    name: str
+    config: TrainConfig
+    folder: Path
+    published: paper.Published | None = None
+
+
+def plan(run: Run, out: str | Path, ablations: Sequence[str] | None = None) -> dict[str, list[Row]]:
+    """The experiment's tables, each a list of rows: ``{"table": [the run]}``, or one table per ablation."""
+    out = Path(out)
+    if not ablations:
+        return {"table": [Row(f"{run.config.variant} on {run.dataset}", run.config, out, paper.MAIN.get(run.dataset))]}
+    names = sorted(ABLATIONS) if "all" in ablations else list(ablations)
+    unknown = sorted(set(names) - set(ABLATIONS))
+    if unknown:
+        raise ValueError(f"unknown ablation(s) {unknown}; choose from {sorted(ABLATIONS)} or 'all'")
+    return {name: [Row(row.name, _row_config(run, row.changes), out / name / row.folder, row.published)
+                   for row in ABLATIONS[name].rows] for name in names}
+
+
+def _row_config(run: Run, changes: dict) -> TrainConfig:
+    """The run's config with an ablation row's changes; a row with another backbone loads that backbone's hub
+    weights (a checkpoint you passed belongs to the run's own backbone)."""
+    config = run.config.replace(**changes)
+    if config.backbone != run.config.backbone:
+        config = dataclasses.replace(config, weights=None)
+    return config
+
+
 def table_caveat(run: Run) -> str:
     """The sentence above every table: the run's caption and what its numbers can be compared with."""
     return (f"Ours: {run.caption}. "
             + ("Synthetic data: not comparable with the paper. " if run.dataset == "synthetic" else "")
             + "Paper figures as published; ablation rows are the paper's SMIC results.")
+
+
+def run_experiment(
+    run: Run,
+    out: str | Path,
+    ablations: Sequence[str] | None = None,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+    executor: str = "inprocess",
+    devices: Sequence[str] = (),
+    slurm: SlurmOptions | None = None,
+    wait_for_slurm: bool = True,
+) -> str:
+    """Train ``run`` (or every row of the named ablations, ``"all"`` for all) under LOSO into ``out``; write and
+    return the Markdown tables. Rerunning resumes: finished folds are never redone.
+
+    executor: ``"inprocess"`` (sequential, here), ``"local"`` (one worker per entry of ``devices``, e.g.
+        ``["cuda:0", "cuda:1"]``) or ``"slurm"`` (one job array with the ``slurm`` options; without
+        ``wait_for_slurm`` the returned text says how to follow and collect it).
+
+    Before any work: ablation rows with another backbone must find that backbone's hub weights
+    (:class:`~mpt_utils.model.PretrainedWeightsError` says how to get them), and a folder holding another
+    configuration is refused (:class:`~mpt_utils.train.ConfigMismatchError`). Then the run's backbone is
+    prepared (:meth:`~mpt_utils.run.Run.prepare_backbone`: the synthetic pre-training, once).
+    """
+    out = Path(out)
+    tables = plan(run, out, ablations)
+    rows = [row for table in tables.values() for row in table]
+    for backbone in sorted({r.config.backbone for r in rows if r.config.pretrained and not r.config.weights}):
+        require_hub_weights(backbone)
+    run.prepare_backbone(progress=progress)
+    existing = [r for r in rows if (r.folder / "config.json").exists()]
+    for row in existing + [r for r in rows if r not in existing]:  # a mismatch is refused before anything is created
+        open_run(run.samples, row.config, row.folder)
+    atomic_write_json(out / SPEC_FILE, {"run": run.spec(), "ablations": list(ablations or [])})
+    if executor == "inprocess":
+        for row in rows:
+            if len(rows) > 1 and progress:
+                print(f"[{row.folder.relative_to(out)}] {row.name}")
+            run_loso(run.samples, row.config, row.folder, cache_dir=cache_dir, progress=progress)
+        return write_tables(run, out, tables)
+    tasks = [Task(row.name, row.config, row.folder, subject) for row in rows
+             for subject, _, _ in folds_to_run(run.samples, row.config) if not fold_done(row.folder, subject)]
+    _warm_cache(run, rows, cache_dir, progress)
+    if executor == "local":
+        failures = run_local(tasks, run.samples, devices, cache_dir=cache_dir, progress=progress)
+        return _finished(run, out, tables, tasks, "; ".join(failures) or "the workers stopped early")
+    if executor != "slurm":
+        raise ValueError(f"executor must be 'inprocess', 'local' or 'slurm', got {executor!r}")
+    if not tasks:
+        return write_tables(run, out, tables)
+    job = submit_slurm(tasks, run.samples, out / "slurm", slurm or SlurmOptions(), cache_dir=cache_dir)
+    print(f"submitted SLURM job array {job}: {len(tasks)} fold(s); logs in {out / 'slurm'}")
+    if not wait_for_slurm:
+        return (f"Follow it with `squeue -j {job}`; when it has finished (or at any time, for what is done), "
+                f"write the tables with `python -m mpt_utils.train collect --out {out}`.")
+    wait(tasks, job, progress=progress)
+    return _finished(run, out, tables, tasks, f"the job array {job} ended; its logs are in {out / 'slurm'}")
+
+
+def _finished(run: Run, out: Path, tables: dict[str, list[Row]], tasks: Sequence[Task], why: str) -> str:
+    """The tables; raises :class:`IncompleteError` (after writing them) when a task did not finish."""
+    text = write_tables(run, out, tables)
+    left = [t for t in tasks if not t.done]
+    if left:
+        raise IncompleteError(f"{len(left)} fold(s) did not finish: {why}. Rerun the same command to do only those.",
+                              text)
+    return text
+
+
+def _warm_cache(run: Run, rows: Sequence[Row], cache_dir, progress: bool) -> None:
+    """Preprocess every clip once here, for every preprocessing the rows use, so workers only read the cache."""
+    seen = set()
+    for row in rows:
+        key = (row.config.image_size, row.config.num_frames, tuple(sorted(row.config.magnify_kwargs().items())))
+        if key not in seen:
+            seen.add(key)
+            prepare_inputs(run.samples, row.config, cache_dir, progress=progress)
+
+
+def collect(out: str | Path) -> str:
+    """Write the tables of the experiment in ``out`` from whatever folds are done; list what is missing."""
+    out = Path(out)
+    spec_file = out / SPEC_FILE
+    if not spec_file.is_file():
+        raise FileNotFoundError(f"{out} holds no {SPEC_FILE}: it is not the --out folder of an experiment")
+    spec = json.loads(spec_file.read_text())
+    run = run_from_spec(spec["run"])
+    return write_tables(run, out, plan(run, out, spec["ablations"]))
+
+
+def write_tables(run: Run, out: Path, tables: dict[str, list[Row]]) -> str:
+    """Pool every row's finished folds and write the tables (atomically); return their Markdown, followed by the
+    folds still missing."""
+    caveat = table_caveat(run)
+    report, missing = [], []
+    for name, rows in tables.items():
+        lines = []
+        for row in rows:
+            todo = [s for s, _, _ in folds_to_run(run.samples, row.config) if not fold_done(row.folder, s)]
+            if todo:
+                missing.append(f"{row.name}: {len(todo)} fold(s) missing ({', '.join(todo[:6])}"
+                               f"{', ...' if len(todo) > 6 else ''})")
+            if (row.folder / "folds").is_dir() and any(fold_done(row.folder, s)
+                                                       for s, _, _ in folds_to_run(run.samples, row.config)):
+                result = collect_results(run.samples, row.config, row.folder, row.config.classes,
+                                         n_folds=len({s.group for s in run.samples}))
+                lines += _composite_rows(result) if run.dataset == COMPOSITE and name == "table" else [
+                    _row(row.name, result, row.published)]
+            else:
+                lines.append({"row": row.name, "folds": f"0/{len({s.group for s in run.samples})}",
+                              "paper_acc": row.published and row.published.acc,
+                              "paper_f1": row.published and row.published.f1})
+        if name == "table" and run.dataset == COMPOSITE:
+            report.append(write_table(lines, out / "table", "MEGC 2019 composite (LOSO over all subjects)", caveat,
+                                      "composite"))
+        elif name == "table":
+            report.append(write_table(lines, out / "table", f"LOSO on {run.dataset}", caveat))
+        else:
+            report.append(write_table(lines, out / name, ABLATIONS[name].title, caveat))
+    text = "\n".join(report)
+    if "table" not in tables:
+        atomic_write_text(out / "tables.md", text)
+    return text + ("\nStill missing:\n" + "\n".join(f"- {m}" for m in missing) + "\n" if missing else "")
 
 
 def write_table(rows: list[dict], out_stem: Path, title: str, caveat: str, kind: str = "single") -> str:
@@ -52,11 +230,11 @@ def write_table(rows: list[dict], out_stem: Path, title: str, caveat: str, kind:
     return text
 
 
-def _row(name: str, result: LOSOResult, published: paper.Published | None, seconds: float) -> dict:
+def _row(name: str, result: LOSOResult, published: paper.Published | None) -> dict:
     m = result.metrics
     return {"row": name, "acc": 100 * m["accuracy"], "f1": 100 * m["f1"], "uar": 100 * m["uar"],
             "paper_acc": published.acc if published else None, "paper_f1": published.f1 if published else None,
-            "folds": f"{m['folds_run']}/{m['folds_total']}", "seconds": seconds}
+            "folds": f"{m['folds_run']}/{m['folds_total']}", "seconds": float(result.folds["seconds"].sum())}
 
 
 def _composite_rows(result: LOSOResult) -> list[dict]:
@@ -67,55 +245,3 @@ def _composite_rows(result: LOSOResult) -> list[dict]:
              "uar": d["uar"] and 100 * d["uar"], "folds": folds} for name, d in m.get("per_dataset", {}).items()]
     return rows + [{"row": "composite", "n_clips": m["n"], "uf1": 100 * m["uf1"], "uar": 100 * m["uar"],
                     "folds": folds}]
-
-
-def run_experiment(run: Run, out: str | Path, ablations: Sequence[str] | None = None,
-                   cache_dir: str | Path | None = None, progress: bool = True) -> str:
-    """Train ``run`` (or every row of the named ablations, ``"all"`` for all) under LOSO into ``out``; write
-    and return the Markdown tables. Rerunning resumes: finished folds are never redone.
-
-    Ablation rows with another backbone take that backbone's hub weights, checked for every row before any
-    work starts (a :class:`~mpt_utils.model.PretrainedWeightsError` says how to get them); then the run's
-    backbone is prepared (:meth:`~mpt_utils.run.Run.prepare_backbone`: the synthetic pre-training, once).
-    """
-    out = Path(out)
-    caveat = table_caveat(run)
-    if not ablations:
-        run.prepare_backbone(progress=progress)
-        start = time.perf_counter()
-        result = run_loso(run.samples, run.config, out, cache_dir=cache_dir, progress=progress)
-        if run.dataset == COMPOSITE:
-            return write_table(_composite_rows(result), out / "table", "MEGC 2019 composite (LOSO over all subjects)",
-                               caveat, kind="composite")
-        row = _row(f"{run.config.variant} on {run.dataset}", result, paper.MAIN.get(run.dataset),
-                   time.perf_counter() - start)
-        return write_table([row], out / "table", f"LOSO on {run.dataset}", caveat)
-    names = sorted(ABLATIONS) if "all" in ablations else list(ablations)
-    unknown = sorted(set(names) - set(ABLATIONS))
-    if unknown:
-        raise ValueError(f"unknown ablation(s) {unknown}; choose from {sorted(ABLATIONS)} or 'all'")
-    plans = {name: [(row, _row_config(run, row.changes)) for row in ABLATIONS[name].rows] for name in names}
-    for backbone in sorted({c.backbone for rows in plans.values() for _, c in rows if c.pretrained and not c.weights}):
-        require_hub_weights(backbone)
-    run.prepare_backbone(progress=progress)
-    report = []
-    for name, rows in plans.items():
-        table = []
-        for row, config in rows:
-            start = time.perf_counter()
-            print(f"[{name}] {row.name}")
-            result = run_loso(run.samples, config, out / name / row.folder, cache_dir=cache_dir, progress=progress)
-            table.append(_row(row.name, result, row.published, time.perf_counter() - start))
-        report.append(write_table(table, out / name, ABLATIONS[name].title, caveat))
-    text = "\n".join(report)
-    atomic_write_text(out / "tables.md", text)
-    return text
-
-
-def _row_config(run: Run, changes: dict):
-    """The run's config with an ablation row's changes; a row with another backbone loads that backbone's hub
-    weights (a checkpoint you passed belongs to the run's own backbone)."""
-    config = run.config.replace(**changes)
-    if config.backbone != run.config.backbone:
-        config = dataclasses.replace(config, weights=None)
-    return config

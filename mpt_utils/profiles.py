@@ -72,7 +72,7 @@ PROFILES: dict[str, Profile] = {
         settings=dict(
             backbone="vit_tiny_patch16_224", backbone_kwargs={"depth": 2}, image_size=64, num_frames=8,
             num_prompts=3, lr=1e-3, class_weights="balanced", epochs=2, batch_size=8, max_folds=2,
-            device="cpu", precision="fp32",
+            device="cpu", precision="fp32", threads=1,
         ),
         synthetic_subjects=4,
         synthetic_clips=24,

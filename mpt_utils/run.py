@@ -9,7 +9,8 @@ nothing but the synthetic set it was asked for:
    (its checkpoint's place only; :meth:`Run.prepare_backbone` makes it), the hub (checked once, no
    retries), or a random backbone when ``pretrained=False``;
 3. the data: a real dataset's folder (its layout is recognised when you do not name it), the MEGC 2019
-   composite of several, or the profile's synthetic set (generated once);
+   composite of several, a synthetic set you point at (used as it is), or the profile's synthetic set
+   (generated once, in ``data/synthetic-<profile>`` or the empty folder you name);
 4. the class scheme and its ordered classes, checked against the samples;
 5. the caption: which profile, data and backbone every figure and table comes from.
 
@@ -37,6 +38,7 @@ from .data import (
     detect_dataset,
     load_dataset,
     make_synthetic,
+    synthetic_params,
 )
 from .model import VARIANTS, checkpoint_file, require_hub_weights
 from .profiles import Profile, get_profile
@@ -120,10 +122,27 @@ class Run:
         data = "; ".join(f"{name}: {root}" for name, root in self.sources.items())
         return {"backbone weights": weights, "data": data}
 
+    def spec(self) -> dict[str, Any]:
+        """Everything needed to rebuild this run elsewhere without resolving it again (:func:`run_from_spec`)."""
+        return {"profile": dataclasses.asdict(self.profile), "dataset": self.dataset, "scheme": self.scheme,
+                "sources": {name: str(root) for name, root in self.sources.items()},
+                "config": self.config.as_dict(), "caption": self.caption}
+
     def __str__(self) -> str:
         subjects = len({s.group for s in self.samples})
         return (f"{self.caption}\n{len(self.samples)} clips of {subjects} subjects in {len(self.classes)} classes "
                 f"({self.scheme} scheme): {', '.join(self.classes)}")
+
+
+def run_from_spec(spec: Mapping[str, Any]) -> Run:
+    """The :class:`Run` a :meth:`Run.spec` describes: its data loaded again from the same folders, nothing made."""
+    sources = {name: Path(root) for name, root in spec["sources"].items()}
+    samples = [s for name, root in sources.items() for s in load_dataset(name, root, spec["scheme"])]
+    fields = dict(spec["config"])
+    config = TrainConfig(**{**fields, "classes": tuple(fields["classes"])})
+    return Run(profile=Profile(**spec["profile"]), dataset=spec["dataset"], scheme=spec["scheme"],
+               classes=config.classes, root=None if spec["dataset"] == COMPOSITE else next(iter(sources.values())),
+               sources=sources, samples=samples, config=config, caption=spec["caption"])
 
 
 def default_synthetic_root(profile: Profile) -> Path:
@@ -237,11 +256,12 @@ def _resolve_sources(profile: Profile, dataset, data_root, roots, names, progres
             )
     if dataset in (None, "synthetic"):
         root = Path(data_root).expanduser() if data_root else default_synthetic_root(profile)
-        try:
-            make_synthetic(root, n_subjects=profile.synthetic_subjects, n_clips=profile.synthetic_clips, seed=0,
-                           progress=progress)
-        except FileExistsError as exc:
-            raise RunError(f"{exc} ({names['data_root']})") from None
+        if data_root is None or synthetic_params(root) is None:  # a synthetic set you point at is used as it is
+            try:
+                make_synthetic(root, n_subjects=profile.synthetic_subjects, n_clips=profile.synthetic_clips, seed=0,
+                               progress=progress)
+            except FileExistsError as exc:
+                raise RunError(f"{exc} ({names['data_root']})") from None
         return "synthetic", {"synthetic": root}
     if data_root is None:
         raise RunError(f"dataset {dataset!r} needs its folder: pass {names['data_root']} (or set {DATA_ROOT_ENV}); "

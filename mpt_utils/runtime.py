@@ -16,6 +16,7 @@ import platform
 import random
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,6 +98,26 @@ def select_device(preference: str = "auto"):
     return device
 
 
+@contextmanager
+def intra_op_threads(threads: int | None):
+    """Run the block with ``threads`` CPU threads for tensor operations (None: leave torch's default).
+
+    A fold's numbers can depend on the thread count (the order of floating-point sums), so every executor
+    runs a fold with the count its configuration names.
+    """
+    import torch
+
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(int(threads))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @dataclass(frozen=True)
 class Precision:
     """How to run the forward pass: ``dtype`` is None for plain float32."""
@@ -113,7 +134,9 @@ def select_precision(device, preference: str = "auto") -> Precision:
     """Mixed precision policy for ``device``.
 
     ``"auto"``: bfloat16 autocast on CUDA GPUs that support it, float16 with a gradient scaler on
-    older CUDA GPUs, float32 on CPU and MPS. ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a choice.
+    older CUDA GPUs, float32 on CPU and MPS. ``"fp32"``, ``"bf16"`` and ``"fp16"`` force a choice, on any
+    device: the CPU runs bf16 and fp16 autocast too (fp16 with torch's gradient scaler for the CPU), so every
+    code path a GPU takes is exercised without one.
     """
     import torch
 
@@ -126,7 +149,7 @@ def select_precision(device, preference: str = "auto") -> Precision:
         preference = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if preference == "bf16":
         return Precision(torch.bfloat16, False)
-    return Precision(torch.float16, device.type == "cuda")
+    return Precision(torch.float16, True)
 
 
 def in_colab() -> bool:

@@ -113,7 +113,7 @@ LAYERS = [
     {"model"},
     {"train"},
     {"run"},
-    {"experiments", "analysis", "plotting"},
+    {"experiments", "executors", "analysis", "plotting"},
     {"cli", "session"},
     {"notebooks"},
 ]

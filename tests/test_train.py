@@ -205,3 +205,64 @@ def test_balanced_class_weights_use_training_labels_only():
     np.testing.assert_allclose(w.numpy(), [4 / (2 * 3), 4 / (2 * 1), 0.0])  # class 2 absent from training: 0
     with pytest.raises(ValueError, match="class_weights"):
         class_weights(np.array([0]), 2, "inverse")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_the_gpu_precision_paths_train_on_the_cpu(precision, tiny_samples, monkeypatch):
+    """bf16 autocast, and fp16 autocast with a gradient scaler, run on the CPU: finite losses, the scaler steps
+    and unscales, the trainable tensors change and the frozen backbone does not."""
+    import torch
+
+    from mpt_utils.data import label_indices
+    from mpt_utils.model import build_variant
+    from mpt_utils.train import prepare_inputs, resolve_classes, train_fold
+
+    calls = {"unscale": 0, "step": 0}
+
+    class CountingScaler(torch.amp.GradScaler):
+        def unscale_(self, optimizer):
+            calls["unscale"] += 1
+            return super().unscale_(optimizer)
+
+        def step(self, optimizer, *args, **kwargs):
+            calls["step"] += 1
+            return super().step(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.amp, "GradScaler", CountingScaler)
+    config = TINY.replace(precision=precision, classes=resolve_classes(tiny_samples, TINY))
+    inputs = prepare_inputs(tiny_samples, config, progress=False)
+    labels = label_indices(tiny_samples, config.classes)
+    template = build_variant("mpt", **config.model_kwargs(len(config.classes)))
+    model, history, fed = train_fold(template, inputs, labels, np.arange(len(tiny_samples)), config,
+                                     torch.device("cpu"), seed=0, progress=False)
+    assert all(np.isfinite(history["train_loss"]))
+    if precision == "fp16":
+        steps = config.epochs * -(-len(tiny_samples) // config.batch_size)
+        assert calls == {"unscale": steps, "step": steps} and len(history["grad_scale"]) == config.epochs
+    else:
+        assert calls == {"unscale": 0, "step": 0} and "grad_scale" not in history
+    before, after = template.state_dict(), model.state_dict()
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any(not torch.equal(before[n], after[n]) for n in trainable)
+    assert all(torch.equal(before[n], after[n]) for n in before if n.startswith("backbone."))
+
+
+@pytest.mark.slow
+def test_the_paper_profile_runs_end_to_end_on_the_cpu_at_toy_size(tmp_path):
+    """The researcher's command, ``--profile paper --no-pretrained``, on two synthetic subjects: the real 224 px,
+    T=16, K=5, r=8 and ViT-B/16, one epoch; every output labelled as a random-backbone timing run."""
+    from mpt_utils.cli import main
+    from mpt_utils.data import make_synthetic
+
+    root = make_synthetic(tmp_path / "tiny", n_subjects=2, n_clips=10, progress=False)
+    out = tmp_path / "paper"
+    assert main(["--profile", "paper", "--no-pretrained", "--root", str(root), "--out", str(out),
+                 "--epochs", "1", "--quiet"]) == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert (saved["backbone"], saved["image_size"], saved["num_frames"], saved["num_prompts"], saved["reduction"],
+            saved["alpha"]) == ("vit_base_patch16_224.augreg_in21k", 224, 16, 5, 8, 20.0)
+    results = json.loads((out / "results.json").read_text())
+    assert results["complete"] and results["random_backbone"] and results["folds_total"] == 2
+    for name in ("table.md", "summary.md"):
+        assert "RANDOM weights: a timing run, not the paper's experiment" in (out / name).read_text()
+    assert "synthetic data" in (out / "table.md").read_text()

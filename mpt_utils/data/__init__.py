@@ -46,7 +46,7 @@ from .samples import (
     loso_splits,
     summarise,
 )
-from .synthetic import make_synthetic
+from .synthetic import make_synthetic, synthetic_params
 
 __all__ = [
     "ArrayCache",
@@ -79,4 +79,5 @@ __all__ = [
     "read_key_frame",
     "sample_positions",
     "summarise",
+    "synthetic_params",
 ]

@@ -218,6 +218,17 @@ def _write_jpeg(path: Path, rgb: np.ndarray, quality: int) -> None:
     path.write_bytes(buffer.tobytes())
 
 
+def synthetic_params(root: str | Path) -> dict | None:
+    """The parameters of the complete synthetic set in ``root`` (as ``make_synthetic`` wrote them), or None when
+    ``root`` holds none (or only an interrupted one)."""
+    marker = Path(root) / SYNTHETIC_MARKER
+    try:
+        saved = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    return saved.get("params") if saved.get("complete", True) else None
+
+
 def make_synthetic(
     root: str | Path,
     n_subjects: int = 26,

@@ -7,17 +7,23 @@ The command line is ``python -m mpt_utils.train`` (see :mod:`mpt_utils.cli`); a 
 
 from ..config import TrainConfig
 from ..metrics import chance_level, compute_metrics
+from . import claims
 from .ablations import ABLATIONS, Ablation, AblationRow
 from .inputs import ModelInputs, default_cache_dir, motion_inputs, prepare_inputs
 from .loso import (
     ConfigMismatchError,
     LOSOResult,
     collect_results,
+    fold_dir_name,
+    fold_done,
+    folds_to_run,
     load_result,
     load_run_config,
+    open_run,
     predict,
     resolve_classes,
     run_loso,
+    run_task,
     train_fold,
 )
 from .pretrain import (
@@ -44,19 +50,25 @@ __all__ = [
     "backbone_note",
     "backbone_source",
     "chance_level",
+    "claims",
     "collect_results",
     "compute_metrics",
     "default_cache_dir",
     "ensure_pretrained",
+    "fold_dir_name",
+    "fold_done",
+    "folds_to_run",
     "load_result",
     "load_run_config",
     "motion_inputs",
+    "open_run",
     "predict",
     "pretrain_backbone",
     "pretraining_report",
     "prepare_inputs",
     "resolve_classes",
     "run_loso",
+    "run_task",
     "synthetic_checkpoint",
     "train_fold",
 ]

@@ -8,13 +8,19 @@ Layout of a run folder (``out_dir``)::
         trainable.safetensors   the trained tensors only (the frozen backbone is not copied)
         predictions.npz         held-out indices, labels, predictions, logits, CLS features
         fed_indices.npy         every sample index that was fed to training in this fold
-        metrics.json            the fold's metrics, losses per epoch and timing
+        metrics.json            the fold's metrics, losses per epoch, timing, device, precision, threads
+        COMPLETE                who finished it and when (host, process, SLURM job)
+    folds/.claim-<subject>.json  the worker training that fold right now (see :mod:`.claims`)
+    folds/.tmp-<subject>-<id>/   a fold being written; renamed to folds/<subject>/ when complete
     results.json, predictions.csv, summary.md   pooled results over the finished folds
 
 Protocol: the left-out subject is used for nothing but the final predictions. Epochs are fixed
 in advance; the optional validation split comes from the training subjects only.
-Resuming: finished folds are skipped; an interrupted fold left only a temporary folder, which is
-discarded, and the fold is redone from its start.
+
+Every fold is a task (:func:`run_task`) that any worker may take: in this process (:func:`run_loso`, one
+after another), on local workers or as a SLURM array task (:mod:`mpt_utils.executors`). Resuming: finished
+folds are skipped; a fold left by a dead worker (its claim stale, its temporary folder half written) is taken
+over and redone from its start.
 """
 
 from __future__ import annotations
@@ -25,8 +31,8 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +55,8 @@ from ..io import (
 )
 from ..metrics import compute_metrics
 from ..model import MPT, PretrainedWeightsError, build_variant, checkpoint_file
-from ..runtime import seed_everything, select_device, select_precision
+from ..runtime import intra_op_threads, seed_everything, select_device, select_precision
+from . import claims
 from .inputs import ModelInputs, prepare_inputs
 from .pretrain import backbone_note, backbone_source
 
@@ -118,14 +125,14 @@ def weights_identity(config: TrainConfig) -> str | None:
     return file_sha256(checkpoint_file(config.backbone, config.weights))
 
 
-def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str]) -> None:
+def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str], digest: str | None) -> None:
     """Write config.json, or check that the one already there describes the same run.
 
     Settings compare by value, except the checkpoint, which compares by content (``weights_sha256``): a folder
     moved elsewhere resumes with the same file found in its new place, and records that place.
     """
     path = out_dir / "config.json"
-    wanted = {"config": config.result_fields(), "weights_sha256": weights_identity(config), "dataset": fingerprint}
+    wanted = {"config": config.result_fields(), "weights_sha256": digest, "dataset": fingerprint}
     if not path.exists():
         atomic_write_json(path, wanted)
         return
@@ -230,7 +237,7 @@ def train_fold(
     params = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     precision = select_precision(device, config.precision)
-    scaler = torch.amp.GradScaler("cuda") if precision.use_scaler else None
+    scaler = torch.amp.GradScaler(device.type) if precision.use_scaler else None
     num_classes = template.head.out_features
     weights = class_weights(labels[train_idx], num_classes, config.class_weights)
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(device))
@@ -252,8 +259,9 @@ def train_fold(
             with _autocast(device, precision):
                 loss = loss_fn(model(dyn, mag).float(), target)
             optimiser.zero_grad(set_to_none=True)
-            if scaler is not None:
+            if scaler is not None:  # fp16: scale the loss, unscale the gradients, skip a step that overflowed
                 scaler.scale(loss).backward()
+                scaler.unscale_(optimiser)
                 scaler.step(optimiser)
                 scaler.update()
             else:
@@ -262,6 +270,8 @@ def train_fold(
             total += float(loss.detach()) * len(batch)
             count += len(batch)
         history["train_loss"].append(total / max(count, 1))
+        if scaler is not None:
+            history.setdefault("grad_scale", []).append(float(scaler.get_scale()))
         if val_idx is not None and len(val_idx):
             logits, _ = predict(model, inputs, val_idx, config.batch_size, device, precision)
             val = compute_metrics(labels[val_idx], logits.argmax(1), range(num_classes))
@@ -277,6 +287,130 @@ def train_fold(
     return model, history, np.concatenate(fed) if fed else np.array([], dtype=np.int64)
 
 
+def fold_done(out_dir: str | Path, subject: str) -> bool:
+    """True when the subject's fold folder is complete (it appears, by one rename, with its ``COMPLETE`` marker)."""
+    final = Path(out_dir) / "folds" / fold_dir_name(subject)
+    return (final / "COMPLETE").is_file() or (final / "metrics.json").is_file()
+
+
+def folds_to_run(samples: Sequence[Sample], config: TrainConfig) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The LOSO folds a run covers: every subject's, or the first ``config.max_folds``."""
+    folds = loso_splits(samples)
+    return folds if config.max_folds is None else folds[: config.max_folds]
+
+
+def open_run(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path) -> TrainConfig:
+    """Create (or check) the run folder ``out_dir`` for ``config`` on ``samples``; return the config with its
+    classes set. Raises :class:`ConfigMismatchError` for a folder that holds another run (nothing is written)."""
+    out_dir = Path(out_dir)
+    config = config.replace(classes=resolve_classes(samples, config))
+    digest = weights_identity(config)  # a missing checkpoint fails here, before anything is written
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _check_out_dir(out_dir, config, dataset_fingerprint(samples), digest)
+    (out_dir / "folds").mkdir(exist_ok=True)
+    return config
+
+
+@dataclass
+class FoldContext:
+    """What every fold of one run shares: the inputs of all samples, their labels, the untrained model."""
+
+    samples: Sequence[Sample]
+    config: TrainConfig
+    labels: np.ndarray
+    inputs: ModelInputs
+    template: MPT
+
+    @classmethod
+    def build(cls, samples: Sequence[Sample], config: TrainConfig, cache_dir=None, progress: bool = True):
+        """Preprocess (cached) and build the variant with the run's seed: every fold starts from these weights."""
+        inputs = prepare_inputs(samples, config, cache_dir, progress=progress)  # batches are pinned on CUDA
+        seed_everything(config.seed)
+        template = build_variant(config.variant, **config.model_kwargs(len(config.classes)))
+        return cls(samples, config, label_indices(samples, config.classes), inputs, template)
+
+
+@contextmanager
+def claimed_fold(out_dir: Path, subject: str) -> Iterator[tuple[claims.Claim | None, str]]:
+    """Hold the claim on a fold for the block: ``(claim, "")``, or ``(None, who holds it)`` when a live worker does.
+
+    On entering, a stale claim is taken over (logged) and the fold's temporary folders left by its dead worker
+    are discarded; on leaving, however the block ends, the claim is released.
+    """
+    folds_dir = Path(out_dir) / "folds"
+    name = fold_dir_name(subject)
+    claim, note = claims.acquire(folds_dir / f".claim-{name}.json")
+    if claim is None:
+        log.info("fold %s: held by %s, left to it", subject, note)
+        yield None, note
+        return
+    try:
+        if note:
+            log.info("fold %s: %s", subject, note)
+        for stale in folds_dir.glob(f".tmp-{name}-*"):
+            log.info("discarding the interrupted fold %s; it is redone from its start", stale.name)
+            shutil.rmtree(stale, ignore_errors=True)
+        yield claim, ""
+    finally:
+        claim.release()
+
+
+def run_fold(context: FoldContext, out_dir: Path, fold_no: int, subject: str, train_idx: np.ndarray,
+             test_idx: np.ndarray, on_epoch_end: EpochCallback | None = None, progress: bool = True) -> str:
+    """Train and save one fold, if no live worker holds it (see :mod:`.claims`); return what happened.
+
+    The fold is written into a temporary folder of its own and renamed into place complete, with its
+    ``COMPLETE`` marker: a worker killed inside a fold leaves no half-written fold folder.
+    """
+    with claimed_fold(out_dir, subject) as (claim, holder):
+        if claim is None:
+            return f"held by {holder}"
+        if fold_done(out_dir, subject):  # finished by another worker between our look and our claim
+            return "done already"
+        _train_and_save(context, Path(out_dir) / "folds", fold_no, subject, train_idx, test_idx, claim,
+                        on_epoch_end, progress)
+        return "trained"
+
+
+def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, claim, on_epoch_end, progress):
+    samples, config, labels, inputs = context.samples, context.config, context.labels, context.inputs
+    device = select_device(config.device)
+    precision = select_precision(device, config.precision)
+
+    def beat(subject_: str, epoch: int, loss: float) -> None:
+        claim.heartbeat()
+        if on_epoch_end is not None:
+            on_epoch_end(subject_, epoch, loss)
+
+    start = time.perf_counter()
+    fit_idx, val_idx = _validation_split(samples, train_idx, config.val_subjects, config.seed + fold_no)
+    model, history, fed = train_fold(
+        context.template, inputs, labels, fit_idx, config, device, config.seed + fold_no,
+        val_idx=val_idx, on_epoch_end=beat, subject=subject, progress=progress,
+    )
+    logits, features = predict(model, inputs, test_idx, config.batch_size, device, precision)
+    seconds = time.perf_counter() - start
+    fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(config.classes)))
+    tmp = folds_dir / f".tmp-{fold_dir_name(subject)}-{claim.token[:8]}"
+    tmp.mkdir()
+    atomic_save_safetensors(tmp / "trainable.safetensors", model.trainable_state_dict())
+    atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
+                    y_pred=logits.argmax(1), logits=logits, features=features,
+                    keys=np.array([samples[i].key for i in test_idx]))
+    atomic_save_npy(tmp / "fed_indices.npy", np.unique(fed))
+    atomic_write_json(tmp / "metrics.json", {
+        "subject": subject, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)),
+        "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
+        "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
+        "history": history, "device": str(device), "precision": precision.name,
+        "threads": torch.get_num_threads(),
+    })
+    atomic_write_json(tmp / "COMPLETE", {**claim.info(), "finished": time.time()})
+    tmp.rename(folds_dir / fold_dir_name(subject))  # the fold appears complete or not at all
+    log.info("fold %s: %d test samples, accuracy %.3f, %.1f s", subject, len(test_idx),
+             fold_metrics["accuracy"], seconds)
+
+
 def run_loso(
     samples: Sequence[Sample],
     config: TrainConfig,
@@ -285,82 +419,66 @@ def run_loso(
     progress: bool = True,
     on_epoch_end: EpochCallback | None = None,
 ) -> LOSOResult:
-    """Train one model per left-out subject and return the pooled held-out results.
+    """Train one model per left-out subject, in this process, and return the pooled held-out results.
 
     Parameters
     ----------
-    samples: the labelled dataset (see :func:`mpt_utils.data.load_dataset`).
+    samples: the labelled dataset (see :func:`mpt_utils.run.resolve_run`).
     config: the run's :class:`TrainConfig`.
-    out_dir: results folder (created). Finished folds found there are reused; a folder holding a
-        different config or dataset is refused with :class:`ConfigMismatchError`.
+    out_dir: results folder (created). Finished folds found there are reused, and folds held by another live
+        worker are left to it; a folder holding a different config or dataset is refused with
+        :class:`ConfigMismatchError`.
     cache_dir: where preprocessed clips are cached (default: :func:`default_cache_dir`).
     progress: tqdm bars over folds and epochs.
     on_epoch_end: called as ``(subject, epoch, train_loss)`` after every epoch.
     """
     out_dir = Path(out_dir)
-    classes = resolve_classes(samples, config)
-    config = config.replace(classes=classes)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _check_out_dir(out_dir, config, dataset_fingerprint(samples))
+    config = open_run(samples, config, out_dir)
     handler = _attach_log(out_dir)
     try:
-        return _run(samples, config, classes, out_dir, cache_dir, progress, on_epoch_end)
+        todo = folds_to_run(samples, config)
+        log.info("LOSO: %d samples, %d subjects, %d folds to run, %s", len(samples),
+                 len({s.group for s in samples}), len(todo), config.label)
+        pending = [f for f in todo if not fold_done(out_dir, f[0])]
+        with intra_op_threads(config.threads):
+            context = FoldContext.build(samples, config, cache_dir, progress) if pending else None
+            for fold_no, (subject, train_idx, test_idx) in enumerate(tqdm(todo, desc="LOSO folds",
+                                                                          disable=not progress)):
+                if fold_done(out_dir, subject):
+                    log.info("fold %s: already finished, skipped", subject)
+                    continue
+                run_fold(context, out_dir, fold_no, subject, train_idx, test_idx, on_epoch_end, progress)
+        return collect_results(samples, config, out_dir, config.classes, n_folds=len(loso_splits(samples)))
     finally:
         log.removeHandler(handler)
         handler.close()
 
 
-def _run(samples, config, classes, out_dir, cache_dir, progress, on_epoch_end) -> LOSOResult:
-    device = select_device(config.device)
-    precision = select_precision(device, config.precision)
-    labels = label_indices(samples, classes)
-    folds = loso_splits(samples)
-    todo = folds if config.max_folds is None else folds[: config.max_folds]
-    log.info("LOSO: %d samples, %d subjects, %d folds to run, device %s, precision %s, %s",
-             len(samples), len(folds), len(todo), device, precision.name, config.label)
-    folds_dir = out_dir / "folds"
-    folds_dir.mkdir(exist_ok=True)
-    for stale in folds_dir.glob(".tmp-*"):
-        log.info("discarding the interrupted fold %s; it is redone from its start", stale.name)
-        shutil.rmtree(stale)
+def run_task(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path, subject: str,
+             cache_dir: str | Path | None = None, progress: bool = False) -> str:
+    """One fold of a run as a task of its own, for any executor (a worker process, a SLURM array task).
 
-    pending = [f for f in todo if not (folds_dir / fold_dir_name(f[0]) / "metrics.json").exists()]
-    if pending:
-        inputs = prepare_inputs(samples, config, cache_dir, progress=progress)  # batches are pinned on CUDA
-        seed_everything(config.seed)
-        template = build_variant(config.variant, **config.model_kwargs(len(classes)))
-    for fold_no, (subject, train_idx, test_idx) in enumerate(tqdm(todo, desc="LOSO folds", disable=not progress)):
-        final = folds_dir / fold_dir_name(subject)
-        if (final / "metrics.json").exists():
-            log.info("fold %s: already finished, skipped", subject)
-            continue
-        start = time.perf_counter()
-        fit_idx, val_idx = _validation_split(samples, train_idx, config.val_subjects, config.seed + fold_no)
-        model, history, fed = train_fold(
-            template, inputs, labels, fit_idx, config, device, config.seed + fold_no,
-            val_idx=val_idx, on_epoch_end=on_epoch_end, subject=subject, progress=progress,
-        )
-        logits, features = predict(model, inputs, test_idx, config.batch_size, device, precision)
-        seconds = time.perf_counter() - start
-        fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(classes)))
-        tmp = folds_dir / f".tmp-{fold_dir_name(subject)}"
-        tmp.mkdir()
-        atomic_save_safetensors(tmp / "trainable.safetensors", model.trainable_state_dict())
-        atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
-                        y_pred=logits.argmax(1), logits=logits, features=features,
-                        keys=np.array([samples[i].key for i in test_idx]))
-        atomic_save_npy(tmp / "fed_indices.npy", np.unique(fed))
-        atomic_write_json(tmp / "metrics.json", {
-            "subject": subject, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)),
-            "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
-            "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
-            "history": history, "device": str(device), "precision": precision.name,
-        })
-        tmp.rename(final)  # the fold appears complete or not at all
-        log.info("fold %s: %d test samples, accuracy %.3f, %.1f s", subject, len(test_idx),
-                 fold_metrics["accuracy"], seconds)
-        del model
-    return collect_results(samples, config, out_dir, classes, n_folds=len(folds))
+    It claims the fold first, then prepares: two workers never both prepare or train it. It gives the same bits
+    as the fold inside :func:`run_loso` on the same machine: the same cached inputs, the same seeded initial
+    weights, ``config.threads`` CPU threads. Returns what happened (``"trained"``, ``"done already"`` or
+    ``"held by ..."``).
+    """
+    out_dir = Path(out_dir)
+    config = open_run(samples, config, out_dir)
+    fold_no, (_, train_idx, test_idx) = next((i, f) for i, f in enumerate(loso_splits(samples)) if f[0] == subject)
+    handler = _attach_log(out_dir)
+    try:
+        with claimed_fold(out_dir, subject) as (claim, holder), intra_op_threads(config.threads):
+            if claim is None:
+                return f"held by {holder}"
+            if fold_done(out_dir, subject):
+                return "done already"
+            context = FoldContext.build(samples, config, cache_dir, progress)
+            _train_and_save(context, out_dir / "folds", fold_no, subject, train_idx, test_idx, claim, None, progress)
+            return "trained"
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def collect_results(samples, config: TrainConfig, out_dir: Path, classes, n_folds: int) -> LOSOResult:
