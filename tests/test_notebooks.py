@@ -95,3 +95,22 @@ def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
                     + re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback)), pytrace=False)
     figures = list((ci_output / path.stem).glob("*.png"))
     assert figures, f"{path.name} saved no figure under its output folder"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_import_only_what_the_packages_export(path):
+    """Teaching code uses the public API: a subpackage's exports (its ``__all__``), or a top-level module."""
+    import importlib
+
+    code = "\n".join(source(c) for c in cells(path) if c["cell_type"] == "code")
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mpt_utils"):
+            parts = node.module.split(".")
+            assert len(parts) <= 2, f"{path.name} imports from {node.module}: import from mpt_utils.{parts[1]}"
+            module = importlib.import_module(node.module)
+            public = getattr(module, "__all__", None)
+            for alias in node.names:
+                assert not alias.name.startswith("_"), f"{path.name} imports the private {node.module}.{alias.name}"
+                if public is not None:
+                    assert alias.name in public, f"{path.name}: {node.module} does not export {alias.name}"
+    assert "._" not in re.sub(r"\b__\w+__\b", "", code.replace("self._", "")), f"{path.name} calls a private member"
