@@ -42,6 +42,42 @@ def difference_image(a: np.ndarray, b: np.ndarray, gain: float = 8.0) -> np.ndar
     return np.clip(diff, 0, 255).astype(np.uint8)
 
 
+def ground_truth_figure(onset: np.ndarray, apex: np.ndarray, truth, title: str = "", gain: float = 8.0,
+                        step: int = 8):
+    """One synthetic clip, what it really contains: onset frame, apex - onset (x ``gain``), the expression's
+    ground-truth flow (magnitude, arrows every ``step`` px), the nuisances' flow, and the AU mask.
+
+    ``onset``/``apex``: (H, W, 3) uint8 frames on the ground truth's pixel grid; ``truth``: a
+    :class:`~mpt_utils.data.GroundTruth`.
+    """
+    import matplotlib.pyplot as plt
+
+    expression, nuisance = truth.expression_flow, truth.nuisance_flow
+    top = float(max(np.hypot(*expression.transpose(2, 0, 1)).max(), np.hypot(*nuisance.transpose(2, 0, 1)).max(),
+                    1e-3))
+    fig, axes = plt.subplots(1, 5, figsize=(13, 3.3))
+    axes[0].imshow(onset)
+    axes[0].set_title("onset frame", fontsize=9)
+    axes[1].imshow(difference_image(onset, apex, gain))
+    axes[1].set_title(f"apex - onset (x{gain:g})", fontsize=9)
+    h, w = truth.au_mask.shape
+    yy, xx = np.mgrid[step // 2 : h : step, step // 2 : w : step]
+    for ax, flow, name in ((axes[2], expression, "expression flow"), (axes[3], nuisance, "nuisance flow")):
+        image = ax.imshow(np.hypot(flow[..., 0], flow[..., 1]), cmap="magma", vmin=0, vmax=top)
+        ax.quiver(xx, yy, flow[yy, xx, 0], flow[yy, xx, 1], color="cyan", angles="xy", scale_units="xy",
+                  scale=top / step if top > 0 else 1, width=0.006)
+        ax.set_title(f"{name} (px, max {np.hypot(flow[..., 0], flow[..., 1]).max():.2f})", fontsize=9)
+    fig.colorbar(image, ax=axes[2:4], fraction=0.03, label="pixels, onset to apex")
+    axes[4].imshow(onset)
+    axes[4].imshow(np.ma.masked_where(~truth.au_mask, truth.au_mask), cmap="autumn", alpha=0.5)
+    axes[4].set_title(f"AU mask (AUs {truth.aus})", fontsize=9)
+    for ax in axes:
+        ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 def confusion_matrix_figure(confusion: Sequence[Sequence[int]], classes: Sequence[str], title: str = ""):
     """Row-normalised confusion matrix with counts (the paper's Fig. 4 style)."""
     import matplotlib.pyplot as plt

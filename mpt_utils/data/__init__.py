@@ -11,7 +11,7 @@ Typical use::
 A run (profile, data, class scheme, backbone) is put together by :func:`mpt_utils.run.resolve_run`.
 """
 
-from .checks import pixel_baselines
+from .checks import PROBE_INPUTS, pixel_baselines, probe_ranges
 from .clips import (
     KEY_FRAMES,
     ArrayCache,
@@ -46,7 +46,7 @@ from .samples import (
     loso_splits,
     summarise,
 )
-from .synthetic import make_synthetic, synthetic_params
+from .synthetic import GROUND_TRUTH_FILE, PRESETS, GroundTruth, load_ground_truth, make_synthetic, synthetic_params
 
 __all__ = [
     "ArrayCache",
@@ -54,7 +54,11 @@ __all__ = [
     "DEFAULT_SCHEME",
     "DatasetError",
     "FaceNotFoundError",
+    "GROUND_TRUTH_FILE",
+    "GroundTruth",
     "KEY_FRAMES",
+    "PRESETS",
+    "PROBE_INPUTS",
     "Sample",
     "apply_scheme",
     "check_classes",
@@ -69,11 +73,13 @@ __all__ = [
     "list_frames",
     "load_casme2",
     "load_dataset",
+    "load_ground_truth",
     "load_samm",
     "load_smic",
     "loso_splits",
     "make_synthetic",
     "pixel_baselines",
+    "probe_ranges",
     "read_clip",
     "read_frame",
     "read_key_frame",
