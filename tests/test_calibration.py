@@ -1,5 +1,5 @@
 """The synthetic world is as hard as CASME II for a linear probe, for any reasonable probe (slow: two CASME II-sized
-sets, about 2 minutes). Targets from the issue "a synthetic world that can test MPT"; the figures go in the README
+sets, about 1.5 minutes). Targets from the issue "a synthetic world that can test MPT"; the figures go in the README
 and notebook 01 (``python benchmarks/bench_synthetic.py``)."""
 
 from __future__ import annotations
@@ -32,5 +32,5 @@ def test_default_preset_is_as_hard_as_casme2_for_a_linear_probe(tmp_path):
 
 @pytest.mark.slow
 def test_easy_preset_is_easy(tmp_path):
-    r = _ranges(tmp_path, "easy", subjects=12)  # the quick profile's size; on 26 subjects it scores higher still
+    r = _ranges(tmp_path, "easy")
     assert r.loc["onset-to-apex difference", "min"] >= 0.8, r

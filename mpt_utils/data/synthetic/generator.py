@@ -13,13 +13,15 @@ amplitudes, timing), ``[seed, 1]`` the nuisances. Changing a nuisance scale chan
 from __future__ import annotations
 
 import json
+import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
+from joblib import Parallel, delayed
 from tqdm.auto import tqdm
 
 from ...io import atomic_write_text, atomic_write_xlsx
@@ -82,6 +84,9 @@ PRESETS: dict[str, Preset] = {
     "easy": Preset(amplitude=(8.0, 12.0), expressivity=0.1, variation=0.3, appearance=1.0, shading=0.015,
                    residual=(0.2, 0.6), nuisances=NuisanceScales(), nuisance=0.1),
 }
+
+#: With ``n_jobs=None``, one more process renders clips per this many clips (up to one per CPU core).
+CLIPS_PER_PROCESS = 40
 
 # Temporal profiles with class_dynamics=True: (median onset-to-offset frames, apex position as a fraction)
 _CLASS_TIMING = {"surprise": (40, 0.25), "repression": (100, 0.65), "happiness": (75, 0.4), "disgust": (60, 0.45)}
@@ -215,25 +220,40 @@ class _Clip:
         s, (gx, gy) = float(self.intensity[t]), self.track.gaze[t].tolist()
         return s * f[..., 0] + gx * f[..., 2], s * f[..., 1] + gy * f[..., 2], f[..., 2]
 
-    def neutral_points(self, t: int, tolerance: float = 0.01, max_steps: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    def neutral_points(self, t: int, guess: tuple[np.ndarray, np.ndarray] | None = None, tolerance: float = 0.01,
+                       max_steps: int = 12) -> tuple[np.ndarray, np.ndarray]:
         """For every pixel of frame t, the neutral-face point it shows: solve pose(p + deformation(p)) = x for p by
-        fixed-point iteration, until no point moves by more than ``tolerance`` pixels (deformations are smooth:
-        a micro-expression's converges in 2-3 steps, the easy preset's large ones in up to ``max_steps``)."""
+        fixed-point iteration, until no point moves by more than ``tolerance`` pixels or the steps stop shrinking
+        (OpenCV samples the deformation at 1/32 pixel: where it is steep, as in the easy preset, the steps settle
+        at a few hundredths of a pixel). ``guess``: the deformation (dx, dy) a neighbouring frame solved for, to
+        start from (at 200 fps it changes little from frame to frame)."""
         qx, qy = self.pose(t).inverse(self.xx, self.yy)
-        px, py = qx, qy
-        if self.intensity[t] > 0 or np.any(self.track.gaze[t] != 0):
-            for _ in range(max_steps):
-                dx, dy, _ = self.deformation(t, px, py)
-                nx, ny = qx - dx, qy - dy
-                change = max(float(np.abs(nx - px).max()), float(np.abs(ny - py).max()))
-                px, py = nx, ny
-                if change < tolerance:
-                    break
+        if not (self.intensity[t] > 0 or np.any(self.track.gaze[t] != 0)):
+            return qx, qy
+        px, py = (qx, qy) if guess is None else (qx - guess[0], qy - guess[1])
+        previous = np.inf
+        for _ in range(max_steps):
+            dx, dy, _ = self.deformation(t, px, py)
+            nx, ny = qx - dx, qy - dy
+            change = max(float(np.abs(nx - px).max()), float(np.abs(ny - py).max()))
+            px, py = nx, ny
+            if change < tolerance or change > 0.8 * previous:
+                break
+            previous = change
         return px, py
 
-    def frame(self, t: int, noise: np.ndarray) -> np.ndarray:
-        """Frame t as (H, W, 3) uint8 RGB. ``noise``: (H, W, 3) standard normal draws (the sensor)."""
-        px, py = self.neutral_points(t)
+    def frames(self, sensor: _SensorNoise) -> Iterator[np.ndarray]:
+        """The clip's frames in order, each (H, W, 3) uint8 RGB (each frame's solution starts the next's)."""
+        guess = None
+        for t in range(len(self.intensity)):
+            px, py = self.neutral_points(t, guess)
+            qx, qy = self.pose(t).inverse(self.xx, self.yy)
+            guess = (qx - px, qy - py)
+            yield self.render(t, px, py, sensor.frame(t))
+
+    def render(self, t: int, px: np.ndarray, py: np.ndarray, noise: np.ndarray) -> np.ndarray:
+        """Frame t as (H, W, 3) uint8 RGB, each pixel showing the neutral face's point (px, py) (see
+        :meth:`neutral_points`). ``noise``: (H, W, 3) standard normal draws (the sensor)."""
         s = float(self.intensity[t])
         source = self.open - s * self.open_dark if s > 0 else self.open
         image = cv2.remap(source, px, py, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
@@ -278,6 +298,49 @@ class _Clip:
             au_mask=mask, aus=aus, intensity=self.intensity.astype(np.float32),
             blink=self.track.blink.astype(np.float32), head=head.astype(np.float32),
         )
+
+
+@dataclass(frozen=True)
+class _ClipPlan:
+    """One clip's random draws: its folder, whose face, the session's light and position of the face, the
+    expression's amplitude (pixels), frame numbers, intensity curve and nuisances, the seed of its sensor noise,
+    and its row of the coding sheet (with its action units and onset and apex frame numbers)."""
+
+    folder: Path
+    identity: Identity
+    light: np.ndarray
+    ambient: float
+    offset: np.ndarray
+    amplitude_px: float
+    numbers: np.ndarray
+    intensity: np.ndarray
+    track: NuisanceTrack
+    sensor_seed: int
+    row: dict
+
+
+def _write_clip(plan: _ClipPlan, world: Preset) -> dict:
+    """Render one clip's frames and ground truth into ``plan.folder``; return its coding-sheet row."""
+    ident, row, first = plan.identity, plan.row, int(plan.numbers[0])
+    render = _Clip(ident, render_face(ident, plan.light, plan.ambient), row["Action Units"], plan.amplitude_px,
+                   plan.intensity, plan.track, plan.offset, world)
+    sensor = _SensorNoise(np.random.default_rng(plan.sensor_seed), ident.height, ident.width, len(plan.numbers))
+    plan.folder.mkdir(parents=True, exist_ok=True)
+    for n, image in zip(plan.numbers, render.frames(sensor)):
+        _write_jpeg(plan.folder / f"reg_img{n}.jpg", image, plan.track.jpeg_quality)
+    write_ground_truth(plan.folder, render.ground_truth(row["Action Units"], row["OnsetFrame"] - first,
+                                                        row["ApexFrame"] - first))
+    return row
+
+
+def _workers(n_jobs: int | None, n_clips: int) -> int:
+    """Processes rendering clips: ``n_jobs``, or with None one per CPU core but at most one per
+    :data:`CLIPS_PER_PROCESS` clips (starting a process costs about as much as rendering that many)."""
+    if n_jobs is None:
+        return max(1, min(os.cpu_count() or 1, n_clips // CLIPS_PER_PROCESS))
+    if n_jobs < 1:
+        raise ValueError(f"n_jobs must be None or at least 1, got {n_jobs}")
+    return n_jobs
 
 
 def synthetic_params(root: str | Path) -> dict | None:
@@ -340,6 +403,7 @@ def make_synthetic(
     shading: float | None = None,
     class_dynamics: bool | None = None,
     recipes: dict[str, Sequence[str]] | None = None,
+    n_jobs: int | None = None,
     progress: bool = True,
 ) -> Path:
     """Write a synthetic micro-expression dataset in the CASME II layout, ground truth beside every clip; return
@@ -367,6 +431,8 @@ def make_synthetic(
         presets, for teaching the temporal windows only.
     recipes: the action-unit combinations drawn per emotion (default :data:`EMOTION_AUS`). The backbone
         pre-training corpus passes the same list for every emotion, so that its AUs say nothing about emotion.
+    n_jobs: processes rendering clips (the bytes written do not depend on it). None: one per CPU core, at most one
+        per :data:`CLIPS_PER_PROCESS` clips.
     progress: show a progress bar.
     """
     root = Path(root)
@@ -384,7 +450,7 @@ def make_synthetic(
                          f"AUs {list(ACTION_UNITS)} (0: the neutral face); missing emotions {missing}, "
                          f"unknown AUs {unknown}")
     params = dict(n_subjects=n_subjects, seed=seed, n_clips=n_clips, preset=preset, world=asdict(world),
-                  version=2)
+                  version=3)
     params["world"]["amplitude"] = list(world.amplitude)
     params["world"]["residual"] = list(world.residual)
     if recipes is not EMOTION_AUS:
@@ -404,6 +470,7 @@ def make_synthetic(
     counts = class_counts(n_clips)
     if n_subjects > sum(counts.values()):
         raise ValueError(f"n_subjects ({n_subjects}) cannot exceed the number of clips ({sum(counts.values())})")
+    workers = _workers(n_jobs, sum(counts.values()))
 
     # claim the folder first: a run interrupted from here on leaves an incomplete marker, never a foreign folder
     atomic_write_text(marker, json.dumps({"params": params, "complete": False}, indent=2))
@@ -419,35 +486,32 @@ def make_synthetic(
     owners = list(range(n_subjects)) + list(rng.choice(n_subjects, len(emotions) - n_subjects, p=weights))
     rng.shuffle(owners)
 
-    rows, episode = [], {}
-    frames_root = root / "Cropped"
-    for emotion, owner in tqdm(list(zip(emotions, owners)), desc="synthetic clips", disable=not progress):
-        ident = identities[owner]
-        subject = f"sub{owner + 1:02d}"
-        episode[owner] = episode.get(owner, 0) + 1
-        clip = f"EP{episode[owner]:02d}_{int(rng.integers(1, 20)):02d}{'f' if rng.random() < 0.3 else ''}"
-        aus = str(rng.choice(list(recipes[emotion])))
-        first, onset, apex, offset, last = _timing(rng, emotion, world.class_dynamics)
-        numbers = np.arange(first, last + 1)
-        pixel_scale = ident.height / 224.0
-        amp_px = rng.uniform(*world.amplitude) * ident.expressivity * pixel_scale
-        # the session: its own light and a slightly different position of the face in the crop
-        light = lights[owner] + rng.normal(0.0, 0.08, 3) * np.array([1.0, 1.0, 0.0])
-        ambient = rng.uniform(0.30, 0.45)
-        offset_px = rng.normal(0.0, 1.0, 2).astype(np.float32) * pixel_scale
-        track = draw_track(nuisance_rng, len(numbers), scales, pixel_scale, float(ident.lid_height[0]))
-        sensor = _SensorNoise(nuisance_rng, ident.height, ident.width, len(numbers))
-        intensity = _intensity(numbers, onset, apex, offset, float(rng.uniform(*world.residual)))
-        render = _Clip(ident, render_face(ident, light, ambient), aus, amp_px, intensity, track, offset_px, world)
-        folder = frames_root / subject / clip
-        folder.mkdir(parents=True, exist_ok=True)
-        for t, n in enumerate(numbers):
-            _write_jpeg(folder / f"reg_img{n}.jpg", render.frame(t, sensor.frame(t)), track.jpeg_quality)
-        write_ground_truth(folder, render.ground_truth(aus, onset - first, apex - first))
-        rows.append(
-            {"Subject": owner + 1, "Filename": clip, "OnsetFrame": onset, "ApexFrame": apex,
-             "OffsetFrame": offset, "Action Units": aus, "Estimated Emotion": emotion}
-        )
+    def plans() -> Iterator[_ClipPlan]:
+        """Every clip's random draws, in order (whichever process renders a clip, its bytes are the same)."""
+        episode: dict[int, int] = {}
+        for emotion, owner in zip(emotions, owners):
+            ident = identities[owner]
+            episode[owner] = episode.get(owner, 0) + 1
+            clip = f"EP{episode[owner]:02d}_{int(rng.integers(1, 20)):02d}{'f' if rng.random() < 0.3 else ''}"
+            aus = str(rng.choice(list(recipes[emotion])))
+            first, onset, apex, offset, last = _timing(rng, emotion, world.class_dynamics)
+            numbers = np.arange(first, last + 1)
+            pixel_scale = ident.height / 224.0
+            amp_px = rng.uniform(*world.amplitude) * ident.expressivity * pixel_scale
+            # the session: its own light and a slightly different position of the face in the crop
+            light = lights[owner] + rng.normal(0.0, 0.08, 3) * np.array([1.0, 1.0, 0.0])
+            ambient = rng.uniform(0.30, 0.45)
+            offset_px = rng.normal(0.0, 1.0, 2).astype(np.float32) * pixel_scale
+            track = draw_track(nuisance_rng, len(numbers), scales, pixel_scale, float(ident.lid_height[0]))
+            sensor_seed = int(nuisance_rng.integers(2**63))
+            intensity = _intensity(numbers, onset, apex, offset, float(rng.uniform(*world.residual)))
+            row = {"Subject": owner + 1, "Filename": clip, "OnsetFrame": onset, "ApexFrame": apex,
+                   "OffsetFrame": offset, "Action Units": aus, "Estimated Emotion": emotion}
+            yield _ClipPlan(root / "Cropped" / f"sub{owner + 1:02d}" / clip, ident, light, ambient, offset_px,
+                            amp_px, numbers, intensity, track, sensor_seed, row)
+
+    written = Parallel(n_jobs=workers, return_as="generator")(delayed(_write_clip)(plan, world) for plan in plans())
+    rows = list(tqdm(written, total=len(emotions), desc="synthetic clips", disable=not progress))
 
     header = list(rows[0])
     ordered = sorted(rows, key=lambda r: (r["Subject"], r["Filename"]))
