@@ -61,9 +61,9 @@ def _every_file(root) -> dict[str, str]:
 def test_deterministic_for_a_seed_byte_for_byte_sheet_included(tmp_path):
     """Two folders, two times (more than a zip archive's 2-second time resolution apart), one process or two:
     the same bytes."""
-    a = make_synthetic(tmp_path / "a", n_subjects=2, n_clips=10, seed=3, progress=False, n_jobs=1)
+    a = make_synthetic(tmp_path / "a", n_subjects=2, n_clips=10, seed=3, progress=False, processes=1)
     time.sleep(2.5)
-    b = make_synthetic(tmp_path / "b", n_subjects=2, n_clips=10, seed=3, progress=False, n_jobs=2)
+    b = make_synthetic(tmp_path / "b", n_subjects=2, n_clips=10, seed=3, progress=False, processes=2)
     c = make_synthetic(tmp_path / "c", n_subjects=2, n_clips=10, seed=4, progress=False)
     files = _every_file(a)
     assert {"CASME2-coding-synthetic.xlsx", "SYNTHETIC.json"} <= set(files) and len(files) > 100
@@ -148,8 +148,8 @@ def test_bad_arguments(tmp_path):
         make_synthetic(tmp_path / "x", amplitude=(2.0, 1.0))
     with pytest.raises(ValueError, match="cannot exceed"):
         make_synthetic(tmp_path / "x", n_subjects=30, n_clips=20)
-    with pytest.raises(ValueError, match="n_jobs must be None or at least 1"):
-        make_synthetic(tmp_path / "x", n_jobs=0)
+    with pytest.raises(ValueError, match="processes must be None or at least 1"):
+        make_synthetic(tmp_path / "x", processes=0)
     assert not (tmp_path / "x").exists()  # refused before anything is written
 
 

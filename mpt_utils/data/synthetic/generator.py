@@ -85,7 +85,7 @@ PRESETS: dict[str, Preset] = {
                    residual=(0.2, 0.6), nuisances=NuisanceScales(), nuisance=0.1),
 }
 
-#: With ``n_jobs=None``, one more process renders clips per this many clips (up to one per CPU core).
+#: With ``processes=None``, one more process renders clips per this many clips (up to one per CPU core).
 CLIPS_PER_PROCESS = 40
 
 # Temporal profiles with class_dynamics=True: (median onset-to-offset frames, apex position as a fraction)
@@ -333,14 +333,14 @@ def _write_clip(plan: _ClipPlan, world: Preset) -> dict:
     return row
 
 
-def _workers(n_jobs: int | None, n_clips: int) -> int:
-    """Processes rendering clips: ``n_jobs``, or with None one per CPU core but at most one per
+def _processes(processes: int | None, n_clips: int) -> int:
+    """How many processes render clips: ``processes``, or with None one per CPU core but at most one per
     :data:`CLIPS_PER_PROCESS` clips (starting a process costs about as much as rendering that many)."""
-    if n_jobs is None:
+    if processes is None:
         return max(1, min(os.cpu_count() or 1, n_clips // CLIPS_PER_PROCESS))
-    if n_jobs < 1:
-        raise ValueError(f"n_jobs must be None or at least 1, got {n_jobs}")
-    return n_jobs
+    if processes < 1:
+        raise ValueError(f"processes must be None or at least 1, got {processes}")
+    return processes
 
 
 def synthetic_params(root: str | Path) -> dict | None:
@@ -403,7 +403,7 @@ def make_synthetic(
     shading: float | None = None,
     class_dynamics: bool | None = None,
     recipes: dict[str, Sequence[str]] | None = None,
-    n_jobs: int | None = None,
+    processes: int | None = None,
     progress: bool = True,
 ) -> Path:
     """Write a synthetic micro-expression dataset in the CASME II layout, ground truth beside every clip; return
@@ -431,8 +431,8 @@ def make_synthetic(
         presets, for teaching the temporal windows only.
     recipes: the action-unit combinations drawn per emotion (default :data:`EMOTION_AUS`). The backbone
         pre-training corpus passes the same list for every emotion, so that its AUs say nothing about emotion.
-    n_jobs: processes rendering clips (the bytes written do not depend on it). None: one per CPU core, at most one
-        per :data:`CLIPS_PER_PROCESS` clips.
+    processes: how many processes render clips (the bytes written do not depend on it). None: one per CPU core,
+        at most one per :data:`CLIPS_PER_PROCESS` clips.
     progress: show a progress bar.
     """
     root = Path(root)
@@ -470,7 +470,7 @@ def make_synthetic(
     counts = class_counts(n_clips)
     if n_subjects > sum(counts.values()):
         raise ValueError(f"n_subjects ({n_subjects}) cannot exceed the number of clips ({sum(counts.values())})")
-    workers = _workers(n_jobs, sum(counts.values()))
+    workers = _processes(processes, sum(counts.values()))
 
     # claim the folder first: a run interrupted from here on leaves an incomplete marker, never a foreign folder
     atomic_write_text(marker, json.dumps({"params": params, "complete": False}, indent=2))
