@@ -1,4 +1,5 @@
-"""Looking inside trained models: CLS features, t-SNE and Grad-CAM (the paper's Figs. 8 and 9).
+"""Looking inside trained models: CLS features, t-SNE and Grad-CAM (the paper's Figs. 8 and 9), and Grad-CAM
+scored against the synthetic set's ground-truth action-unit masks.
 
 Grad-CAM for a ViT with prompts: the target layer is the last block's first norm layer; its
 output ``A`` has one row per token ``[CLS, p_1..p_K, v_1..v_N]``. Only the ``N`` patch rows form
@@ -22,7 +23,7 @@ from torch.nn import functional as F
 from .data import Sample
 from .model import MPT, build_variant
 from .train import TrainConfig, predict, prepare_inputs
-from .train.loso import fold_dir_name, load_run_config
+from .train.loso import fold_dir_name, fold_done, load_run_config
 
 # --- features and t-SNE --------------------------------------------------------------------------
 
@@ -174,6 +175,109 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarr
         image = np.clip(np.asarray(image) * 255.0, 0, 255).astype(np.uint8)
     heat = (matplotlib.colormaps["jet"](np.clip(cam, 0, 1))[..., :3] * 255).astype(np.float32)
     return np.clip((1 - alpha) * image.astype(np.float32) + alpha * heat, 0, 255).astype(np.uint8)
+
+
+# --- Grad-CAM scored against where the face moves ------------------------------------------------
+
+
+def _check_map_and_mask(cam: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    cam, mask = np.asarray(cam, dtype=np.float64), np.asarray(mask, dtype=bool)
+    if cam.ndim != 2 or cam.shape != mask.shape:
+        raise ValueError(f"cam and mask must be 2-D and the same shape, got {cam.shape} and {mask.shape}; "
+                         "resize the ground truth to the model's input first (GroundTruth.resized)")
+    if (cam < 0).any():
+        raise ValueError("a Grad-CAM map is non-negative (it passed a ReLU); got negative values")
+    return cam, mask
+
+
+def cam_in_mask(cam: np.ndarray, mask: np.ndarray) -> float:
+    """The fraction of the map's mass inside the mask: ``sum(cam * mask) / sum(cam)``.
+
+    cam: ``(H, W)``, non-negative (a Grad-CAM map). mask: ``(H, W)`` bool, e.g. ``GroundTruth.au_mask`` resized to
+    the map. A map with all its mass inside gives 1.0, all outside 0.0; a map spread evenly gives the mask's area
+    fraction, which is therefore this score's chance level. An all-zero map has no mass to place: NaN.
+    """
+    cam, mask = _check_map_and_mask(cam, mask)
+    total = cam.sum()
+    return float(cam[mask].sum() / total) if total > 0 else float("nan")
+
+
+def pointing_game(cam: np.ndarray, mask: np.ndarray, tolerance_px: int = 0) -> bool:
+    """Does the map's maximum fall inside the mask, grown by ``tolerance_px`` pixels in every direction?
+
+    The classic "pointing game" of saliency evaluation; ties for the maximum count as a hit when any of them is
+    inside. An empty mask has nothing to point at: ValueError.
+    """
+    import cv2
+
+    cam, mask = _check_map_and_mask(cam, mask)
+    if tolerance_px < 0:
+        raise ValueError(f"tolerance_px must be at least 0, got {tolerance_px}")
+    if not mask.any():
+        raise ValueError("the mask is empty: there is nothing to point at (a clip without action units?)")
+    if tolerance_px:
+        side = 2 * tolerance_px + 1
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+        mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+    return bool(mask[cam == cam.max()].any())
+
+
+def score_cams(
+    out_dir: str | Path,
+    samples: Sequence[Sample],
+    tolerance_px: int = 4,
+    batch_size: int = 16,
+    device: str | torch.device = "cpu",
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+):
+    """Grad-CAM of every held-out clip of a LOSO run's finished folds, scored against the clip's ground-truth AU mask.
+
+    Each clip's map comes from the fold model that held its subject out (:func:`load_fold_model`), for the
+    predicted class, at the model's input size; the mask is the clip's :func:`~mpt_utils.data.load_ground_truth`
+    ``au_mask`` resized to the same size. Needs ground truth, so synthetic data only.
+
+    Returns a pandas table, one row per clip with an AU mask (clips whose mask is empty are left out):
+    ``key``, ``subject``, ``label``, ``cam_in_mask``, ``pointing_game`` and the two chance levels,
+    ``mask_area`` (the mask's area fraction: :func:`cam_in_mask` of a flat map) and ``pointing_chance`` (the
+    area fraction of the mask grown by ``tolerance_px``: the hit rate of a maximum placed at random).
+    """
+    import cv2
+    import pandas as pd
+    from tqdm.auto import tqdm
+
+    from .data import load_ground_truth
+
+    out_dir = Path(out_dir)
+    config = load_run_config(out_dir)
+    size = config.image_size
+    masks = {}
+    for i, s in enumerate(samples):  # a clip without ground truth (real data) raises FileNotFoundError, naming it
+        mask = load_ground_truth(s).resized(size, size).au_mask
+        if mask.any():
+            masks[i] = mask
+    device = torch.device(device)
+    inputs = prepare_inputs(samples, config, cache_dir, progress=False)
+    side = 2 * tolerance_px + 1
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
+    rows = []
+    subjects = sorted({samples[i].group for i in masks if fold_done(out_dir, samples[i].group)})
+    if not subjects:
+        raise RuntimeError(f"{out_dir} has no finished fold whose clips have an AU mask: run the LOSO run first")
+    for subject in tqdm(subjects, desc=f"Grad-CAM of {out_dir.name}", disable=not progress):
+        model = load_fold_model(out_dir, subject, samples, cache_dir, progress=False).to(device)
+        held_out = np.array([i for i in masks if samples[i].group == subject])
+        for start in range(0, len(held_out), batch_size):
+            chunk = held_out[start:start + batch_size]
+            dyn, mag = inputs.batch(chunk, device)
+            for i, cam in zip(chunk, grad_cam(model, dyn, mag)):
+                s, mask = samples[i], masks[i]
+                rows.append({"key": s.key, "subject": s.group, "label": s.label,
+                             "cam_in_mask": cam_in_mask(cam, mask),
+                             "pointing_game": pointing_game(cam, mask, tolerance_px),
+                             "mask_area": float(mask.mean()),
+                             "pointing_chance": float((cv2.dilate(mask.astype(np.uint8), kernel) > 0).mean())})
+    return pd.DataFrame(rows)
 
 
 # --- models from a results folder ----------------------------------------------------------------

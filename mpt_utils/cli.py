@@ -69,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-folds", type=int, default=None, help="run only the first N folds")
     p.add_argument("--alpha", type=float, default=None, help="magnification factor (default: the profile's)")
     p.add_argument("--fs", type=_sampling_rate, default=None, help="magnification sampling rate in Hz, or per_clip")
+    p.add_argument("--lambda-c", type=float, default=None,
+                   help="magnification: spatial cut-off in pixels that lowers alpha on fine levels (default: off)")
+    p.add_argument("--skip-finest", action=argparse.BooleanOptionalAction, default=None,
+                   help="magnification: leave the finest pyramid level unamplified (default: the profile's, off)")
+    p.add_argument("--color", choices=["rgb", "yiq"], default=None,
+                   help="magnification colour space (default: rgb); yiq allows --chroma-attenuation")
+    p.add_argument("--chroma-attenuation", type=float, default=None,
+                   help="with --color yiq: chroma amplified this many times less than luma (default: 1)")
     p.add_argument("--weights", default=None, help="local checkpoint of the profile's backbone")
     p.add_argument("--no-pretrained", action="store_true",
                    help="random backbone (with --profile paper: a timing run, labelled as such everywhere)")
@@ -128,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             roots={name: getattr(args, f"root_{name}") for name in COMPOSITE_SOURCES},
             pretrained=False if args.no_pretrained else None, flags=FLAGS, progress=not args.quiet,
             variant=args.variant, epochs=args.epochs, max_folds=args.max_folds, alpha=args.alpha, fs=args.fs,
+            lambda_c=args.lambda_c, skip_finest=args.skip_finest, color=args.color,
+            chroma_attenuation=args.chroma_attenuation,
             device=args.device, precision=args.precision, seed=args.seed,
         )
         print(table_caveat(run))

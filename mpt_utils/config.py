@@ -31,7 +31,13 @@ class TrainConfig:
     image_size, num_frames: frame side in pixels and T, the frames per clip (section IV-A: 224 and 16).
     num_prompts, reduction, token_average: K (Fig. 5), r (Table XI) and the adapter's token-average reading.
     generator_channels: C, the width of the motion prompt generator's per-frame features (eq. 8).
+    generator_patch: the side in pixels of the generator's convolutional stem, the same for every backbone (16:
+        the paper's ViT-B/16 patch), so that the backbone ablation compares backbones, not generator sizes.
     alpha, fs, order, low_hz, high_hz, levels: Eulerian magnification (eqs. 4-7, Table X; see ``magnify``).
+    lambda_c, skip_finest, color, chroma_attenuation: the remedies of Wu et al.'s code against amplified noise
+        (see ``magnify``): a spatial cut-off in pixels that lowers alpha on fine levels (None: off), the finest
+        level left unamplified, amplification in YIQ with chroma amplified ``chroma_attenuation`` times less.
+        The paper states none of them, so all are off by default.
     epochs: fixed number of epochs per fold, chosen in advance (never by the test subject).
     batch_size, lr, weight_decay: Adam (section IV-A: 16, 3e-4; no weight decay).
     class_weights: ``"none"`` (the paper's plain cross-entropy, eq. 17) or ``"balanced"``: each class weighted
@@ -58,12 +64,17 @@ class TrainConfig:
     reduction: int = 8
     token_average: bool = False
     generator_channels: int = 128
+    generator_patch: int = 16
     alpha: float = 20.0
     fs: float | str = 30.0
     order: int = 1
     low_hz: float = 0.4
     high_hz: float = 4.0
     levels: int | None = None
+    lambda_c: float | None = None
+    skip_finest: bool = False
+    color: str = "rgb"
+    chroma_attenuation: float = 1.0
     epochs: int = 20
     batch_size: int = 16
     lr: float = 3e-4
@@ -115,13 +126,15 @@ class TrainConfig:
             num_frames=self.num_frames,
             token_average=self.token_average,
             generator_channels=self.generator_channels,
+            generator_patch=self.generator_patch,
             backbone_kwargs=self.backbone_kwargs,
         )
 
     def magnify_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for :func:`mpt_utils.motion.magnify`."""
-        return dict(alpha=self.alpha, low_hz=self.low_hz, high_hz=self.high_hz, fs=self.fs,
-                    order=self.order, levels=self.levels)
+        return dict(alpha=self.alpha, low_hz=self.low_hz, high_hz=self.high_hz, fs=self.fs, order=self.order,
+                    levels=self.levels, lambda_c=self.lambda_c, skip_finest=self.skip_finest, color=self.color,
+                    chroma_attenuation=self.chroma_attenuation)
 
 
 def field_names() -> tuple[str, ...]:

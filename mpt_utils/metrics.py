@@ -80,3 +80,66 @@ def compute_metrics(
 def chance_level(labels: Sequence) -> float:
     """F1/UAR of a guess that ignores the input: 1 / number of classes (for UAR exactly)."""
     return 1.0 / len(list(labels))
+
+
+def _subject_draws(units: np.ndarray, n_boot: int, seed: int):
+    """``n_boot`` index arrays, each a draw with replacement of the distinct ``units`` (all rows of a unit)."""
+    if n_boot < 10:
+        raise ValueError(f"n_boot must be at least 10, got {n_boot}")
+    members = [np.flatnonzero(units == u) for u in np.unique(units)]
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield np.concatenate([members[i] for i in rng.integers(0, len(members), len(members))])
+
+
+def _percentiles(scores: list[float], level: float) -> tuple[float, float]:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1 (e.g. 0.9), got {level}")
+    low, high = np.quantile(scores, [(1 - level) / 2, (1 + level) / 2])
+    return float(low), float(high)
+
+
+def _units(groups: Sequence | None, n: int) -> np.ndarray:
+    units = np.asarray(groups) if groups is not None else np.arange(n)
+    if units.shape != (n,):
+        raise ValueError(f"groups must have one entry per value ({n}), got shape {units.shape}")
+    return units
+
+
+def bootstrap_interval(
+    y_true: Sequence,
+    y_pred: Sequence,
+    labels: Sequence,
+    metric: str = "f1",
+    groups: Sequence | None = None,
+    level: float = 0.9,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The ``level`` percentile interval of a pooled metric when the held-out set is drawn again.
+
+    Each of ``n_boot`` draws resamples, with replacement, the subjects in ``groups`` (all clips of a drawn subject
+    together, since clips of one person are not independent) or, without ``groups``, the clips; the metric is
+    computed on the pooled draw. Two runs whose scores both lie inside each other's interval cannot be told apart
+    on this many clips. ``metric`` is a key of :func:`compute_metrics` (``"f1"``, ``"uar"`` or ``"accuracy"``).
+    """
+    if metric not in ("f1", "uf1", "uar", "accuracy"):
+        raise ValueError(f"metric must be 'f1', 'uar' or 'accuracy', got {metric!r}")
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    units = _units(groups, len(y_true))
+    scores = [compute_metrics(y_true[d], y_pred[d], labels)[metric] for d in _subject_draws(units, n_boot, seed)]
+    return _percentiles(scores, level)
+
+
+def mean_interval(
+    values: Sequence[float],
+    groups: Sequence | None = None,
+    level: float = 0.9,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """The ``level`` percentile interval of the mean of ``values``, resampling subjects (``groups``) as
+    :func:`bootstrap_interval` does; e.g. of a per-clip score, or of the per-clip difference of two models."""
+    values = np.asarray(values, dtype=np.float64)
+    units = _units(groups, len(values))
+    return _percentiles([float(values[d].mean()) for d in _subject_draws(units, n_boot, seed)], level)

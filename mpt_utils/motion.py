@@ -22,7 +22,7 @@ the straightforward per-level implementation; the tests check that both agree.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -229,7 +229,7 @@ def _same_channels(result: np.ndarray, like: np.ndarray) -> np.ndarray:
 
 
 def level_gains(alpha: float, levels: int, height: int, width: int,
-                lambda_c: float | None = None, skip_finest: bool = False) -> np.ndarray:
+                lambda_c: float | None = PAPER.lambda_c, skip_finest: bool = PAPER.skip_finest) -> np.ndarray:
     """Per-level magnification ``alpha_l`` for ``levels`` bands (the residual always gets 0).
 
     Without ``lambda_c`` every band gets ``alpha``. With MIT's spatial cut-off ``lambda_c``
@@ -317,10 +317,10 @@ def magnify(
     fs: float | Literal["per_clip"] = PAPER.fs,
     order: int = PAPER.order,
     levels: int | None = PAPER.levels,
-    lambda_c: float | None = None,
-    skip_finest: bool = False,
-    color: str = "rgb",
-    chroma_attenuation: float = 1.0,
+    lambda_c: float | None = PAPER.lambda_c,
+    skip_finest: bool = PAPER.skip_finest,
+    color: str = PAPER.color,
+    chroma_attenuation: float = PAPER.chroma_attenuation,
     sample=None,
 ) -> np.ndarray:
     """Eulerian motion magnification; returns the magnified video.
@@ -400,21 +400,31 @@ def magnify_reference(
     fs: float | Literal["per_clip"] = PAPER.fs,
     order: int = PAPER.order,
     levels: int | None = PAPER.levels,
-    lambda_c: float | None = None,
-    skip_finest: bool = False,
+    lambda_c: float | None = PAPER.lambda_c,
+    skip_finest: bool = PAPER.skip_finest,
+    color: str = PAPER.color,
+    chroma_attenuation: float = PAPER.chroma_attenuation,
     sample=None,
 ) -> np.ndarray:
     """The textbook per-level implementation (eqs. 4-7), kept to check and benchmark :func:`magnify`.
 
     Per frame a Laplacian pyramid; per level a causal ``sosfilt`` along time started in the first
-    frame's steady state; amplification by ``alpha_l``; reconstruction; ``M = I + Recon``.
-    RGB only.
+    frame's steady state; amplification by ``alpha_l``; reconstruction; ``M = I + Recon``. With
+    ``color="yiq"`` all of it happens on the frames converted to YIQ, the I and Q bands amplified
+    ``chroma_attenuation`` times less, and ``M`` is converted back to RGB (as in Wu et al.'s code).
     """
     frames = _check_video(frames)
     sos, levels, _ = _resolve(frames, alpha, low_hz, high_hz, fs, order, levels, sample)
+    _colour_weights(color, chroma_attenuation)  # validates both
+    yiq = color == "yiq"
+    if yiq and frames.shape[-1] != 3:
+        raise ValueError("color='yiq' and chroma attenuation need 3-channel frames")
     video = frames.astype(np.float32)
+    if yiq:
+        video = video @ _RGB_TO_YIQ.T
     t, h, w, _ = video.shape
     gains = level_gains(alpha, levels, h, w, lambda_c, skip_finest)
+    channel_gain = np.array([1.0, chroma_attenuation, chroma_attenuation], np.float32) if yiq else 1.0
     pyramids = [laplacian_pyramid(frame, levels) for frame in video]
     zi = signal.sosfilt_zi(sos)
     amplified_levels = []
@@ -422,9 +432,44 @@ def magnify_reference(
         band = np.stack([p[lvl] for p in pyramids])  # (T, h_l, w_l, C)
         init = zi.reshape(zi.shape + (1,) * (band.ndim - 1)) * band[0][None, None]
         filtered, _ = signal.sosfilt(sos, band, axis=0, zi=init)
-        amplified_levels.append(gains[lvl] * filtered)
+        amplified_levels.append(gains[lvl] * channel_gain * filtered)
     out = np.empty_like(video)
     for i in range(t):
         residual = np.zeros_like(pyramids[i][-1])
         out[i] = video[i] + reconstruct([a[i] for a in amplified_levels] + [residual])
+    if yiq:
+        out = out @ np.linalg.inv(_RGB_TO_YIQ).T
     return _finish(out, frames.dtype)
+
+
+# --- how much of a magnified clip is expression -----------------------------------------------------
+
+
+def magnification_energy(clip: np.ndarray, clean_clip: np.ndarray, **magnify_kwargs: Any) -> dict[str, float]:
+    """Expression and nuisance energy of a magnified clip, from the clip and its nuisance-free twin.
+
+    clip, clean_clip: ``(T, H, W, C)`` uint8, the same clip rendered with and without nuisances (same identity,
+    action units, timing: :func:`~mpt_utils.data.clean_twin`). Both are magnified with ``magnify_kwargs``
+    (:func:`magnify`'s arguments; ``alpha=0`` scores the clip as it is). With ``M`` the magnified clip and
+    ``M_c`` the magnified twin, change measured from the first frame:
+
+    - expression: the RMS over frames, pixels and channels of ``M_c[t] - M_c[0]``, in grey levels;
+    - nuisance: the RMS of ``(M[t] - M[0]) - (M_c[t] - M_c[0])``, everything the nuisances add, amplified or not;
+    - expression_share: expression / (expression + nuisance), in [0, 1]: 1 on a clean clip, 0.5 when both are
+      equal. NaN only when nothing moves at all.
+    """
+    clip, clean_clip = np.asarray(clip), np.asarray(clean_clip)
+    if clip.shape != clean_clip.shape:
+        raise ValueError(f"the clip and its clean twin must have the same shape, got {clip.shape} and "
+                         f"{clean_clip.shape}")
+    if clip.dtype != np.uint8 or clean_clip.dtype != np.uint8:
+        raise ValueError("pass uint8 clips (0..255), as the model's inputs are: energies are in grey levels")
+    change = magnify(clip, **magnify_kwargs).astype(np.float32)
+    clean_change = magnify(clean_clip, **magnify_kwargs).astype(np.float32)
+    change -= change[:1]
+    clean_change -= clean_change[:1]
+    expression = float(np.sqrt(np.mean(clean_change**2)))
+    nuisance = float(np.sqrt(np.mean((change - clean_change) ** 2)))
+    total = expression + nuisance
+    return {"expression": expression, "nuisance": nuisance,
+            "expression_share": expression / total if total > 0 else float("nan")}

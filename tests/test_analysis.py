@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import timm
 import torch
 from torch.nn import functional as F
 
-from mpt_utils.analysis import extract_features, grad_cam, load_fold_model, overlay, tsne
+from mpt_utils.analysis import (
+    cam_in_mask,
+    extract_features,
+    grad_cam,
+    load_fold_model,
+    overlay,
+    pointing_game,
+    score_cams,
+    tsne,
+)
 from mpt_utils.model import MPT
 from mpt_utils.train import TrainConfig, run_loso
 
@@ -112,3 +123,56 @@ def test_features_and_fold_models_from_a_run_folder(tiny_samples, tmp_path, caps
     assert isinstance(retrained, MPT) and "re-training it" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):
         load_fold_model(tmp_path / "run", other)
+
+
+def test_cam_scores_on_planted_maps():
+    mask = np.zeros((20, 20), bool)
+    mask[5:10, 5:15] = True  # 50 of 400 pixels
+    inside, outside, half = np.zeros((20, 20)), np.zeros((20, 20)), np.zeros((20, 20))
+    inside[6:8, 6:8] = 1.0
+    outside[15:, :] = 1.0
+    half[7, 7] = half[17, 7] = 0.5
+    assert cam_in_mask(inside, mask) == 1.0 and pointing_game(inside, mask)
+    assert cam_in_mask(outside, mask) == 0.0 and not pointing_game(outside, mask)
+    assert cam_in_mask(half, mask) == pytest.approx(0.5)
+    assert cam_in_mask(np.ones((20, 20)), mask) == pytest.approx(mask.mean())  # a flat map scores the area
+    assert np.isnan(cam_in_mask(np.zeros((20, 20)), mask))
+    near = np.zeros((20, 20))
+    near[13, 10] = 1.0  # 4 px below the mask's last row
+    assert not pointing_game(near, mask, tolerance_px=3) and pointing_game(near, mask, tolerance_px=4)
+    with pytest.raises(ValueError, match="nothing to point at"):
+        pointing_game(inside, np.zeros((20, 20), bool))
+    with pytest.raises(ValueError, match="same shape"):
+        cam_in_mask(inside, mask[:10])
+    with pytest.raises(ValueError, match="non-negative"):
+        cam_in_mask(-inside, mask)
+
+
+def test_score_cams_scores_every_held_out_clip_of_the_finished_folds(tiny_samples, tmp_path):
+    import shutil
+
+    from mpt_utils.data import load_ground_truth
+    from mpt_utils.train import prepare_inputs
+
+    run_loso(tiny_samples, TINY, tmp_path / "run", progress=False)  # max_folds=1: one fold finished
+    table = score_cams(tmp_path / "run", tiny_samples, tolerance_px=2, progress=False)
+    subject = table["subject"].iloc[0]
+    held_out = [i for i, s in enumerate(tiny_samples) if s.group == subject
+                and load_ground_truth(s).au_mask.any()]
+    assert set(table["subject"]) == {subject} and list(table["key"]) == [tiny_samples[i].key for i in held_out]
+    assert table["cam_in_mask"].between(0, 1).all() and ((table["mask_area"] > 0) & (table["mask_area"] < 1)).all()
+    assert (table["pointing_chance"] >= table["mask_area"]).all()
+    # the first row by hand: the fold model's map, the mask at the model's size
+    first = tiny_samples[held_out[0]]
+    dyn, mag = prepare_inputs([first], TINY, progress=False).batch(np.array([0]), torch.device("cpu"))
+    cam = grad_cam(load_fold_model(tmp_path / "run", subject), dyn, mag)[0]
+    mask = load_ground_truth(first).resized(32, 32).au_mask
+    assert table["cam_in_mask"].iloc[0] == pytest.approx(cam_in_mask(cam, mask), abs=1e-6)
+    assert table["pointing_game"].iloc[0] == pointing_game(cam, mask, 2)
+    # a clip without ground truth (as in a real dataset) is named in the error
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    shutil.copy(first.frame_paths[0], bare / "img1.jpg")
+    stripped = dataclasses.replace(first, frame_paths=(bare / "img1.jpg",) + tuple(first.frame_paths[1:]))
+    with pytest.raises(FileNotFoundError, match="no ground truth"):
+        score_cams(tmp_path / "run", [stripped] + list(tiny_samples[1:]), progress=False)

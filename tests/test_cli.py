@@ -58,6 +58,29 @@ def test_the_classes_option_names_a_scheme_that_reaches_training(tmp_path):
     assert "megc2019 classes" in (out / "table.md").read_text()
 
 
+def test_the_magnification_options_reach_the_run_and_its_inputs(tmp_path):
+    from mpt_utils.train import load_run_config, prepare_inputs
+
+    plain, options = tmp_path / "plain", tmp_path / "options"
+    assert main(["--profile", "ci", "--out", str(plain), *FAST]) == 0
+    assert main(["--profile", "ci", "--out", str(options), *FAST, "--lambda-c", "16", "--skip-finest",
+                 "--color", "yiq", "--chroma-attenuation", "0.1"]) == 0
+    config = load_run_config(options)
+    assert (config.lambda_c, config.skip_finest, config.color, config.chroma_attenuation) == (16.0, True, "yiq", 0.1)
+    assert load_run_config(plain).magnify_kwargs() == {**config.magnify_kwargs(), "lambda_c": None,
+                                                       "skip_finest": False, "color": "rgb",
+                                                       "chroma_attenuation": 1.0}
+    # the cache keys on them: each run's magnified clips are its own, the dynamic images the same
+    from mpt_utils.run import resolve_run
+
+    samples = resolve_run("ci", progress=False).samples[:2]
+    a = prepare_inputs(samples, load_run_config(plain), progress=False)
+    b = prepare_inputs(samples, config, progress=False)
+    assert not (a.magnified == b.magnified).all() and (a.dynamic == b.dynamic).all()
+    with pytest.raises(SystemExit):  # argparse names the choices
+        main(["--profile", "ci", "--out", str(tmp_path / "bad"), *FAST, "--color", "hsv"])
+
+
 def test_the_megc2019_composite_pools_three_datasets_and_scores_each(tmp_path):
     roots = {"casme2": make_casme2(tmp_path / "CASME2"), "samm": make_samm(tmp_path / "SAMM"),
              "smic": make_smic(tmp_path / "SMIC")}

@@ -9,6 +9,7 @@ import torch
 from mpt_utils.model import (
     MPT,
     VARIANTS,
+    VPT_PROMPTS,
     GroupAdapter,
     MotionPromptGenerator,
     PretrainedWeightsError,
@@ -162,7 +163,9 @@ def test_vpt_deep_replaces_prompts_in_every_layer():
         with torch.no_grad():
             model.vpt_prompts.normal_()  # distinct values per layer
         entering = []
-        hooks = [b.register_forward_pre_hook(lambda mod, args, seen=entering: seen.append(args[0][:, 1:6].detach()))
+        k = model.num_prompts
+        hooks = [b.register_forward_pre_hook(lambda mod, args, seen=entering, k=k: seen.append(args[0][:, 1:1 + k]
+                                                                                            .detach()))
                  for b in model.blocks]
         model.forward_features(dyn, clip)
         for h in hooks:
@@ -230,3 +233,43 @@ def test_the_papers_backbones_build_with_their_own_normalisation(backbone):
     assert model(dyn, clip).shape == (1, 5)
     expected_mean = (0.48145466, 0.4578275, 0.40821073) if "clip" in backbone else (0.5, 0.5, 0.5)
     torch.testing.assert_close(model.mean.flatten(), torch.tensor(expected_mean))
+
+
+def test_clips_pre_norm_sees_the_prompts_like_every_other_token():
+    model = MPT(**{**SMALL, "backbone_kwargs": {"depth": 1, "pre_norm": True}})
+    bb = model.backbone
+    assert isinstance(bb.norm_pre, torch.nn.LayerNorm)
+    torch.nn.init.normal_(bb.norm_pre.weight)  # not the identity at initialisation
+    dyn, clip = inputs()
+    seq = model.embed(dyn, clip)
+    prompts = model.generator(model.normalise(clip))
+    patches = bb._pos_embed(bb.patch_embed(model.normalise(dyn)))
+    torch.testing.assert_close(seq[:, 1:6], bb.norm_pre(prompts))
+    torch.testing.assert_close(seq[:, 6:], bb.norm_pre(patches)[:, 1:])
+
+
+def test_the_prompt_generator_does_not_grow_with_the_backbones_patch():
+    sizes = {}
+    for name in ("vit_small_patch16_224", "vit_small_patch32_224"):
+        model = MPT(backbone=name, pretrained=False, img_size=64, num_frames=4, backbone_kwargs={"depth": 1})
+        sizes[name] = count_parameters(model.generator)
+        assert model(*inputs(1, 64)).shape == (1, 5)
+    assert sizes["vit_small_patch16_224"] == sizes["vit_small_patch32_224"]
+
+
+def test_only_the_rows_that_train_the_whole_vit_change_the_learning_rate():
+    from mpt_utils.train import TrainConfig, learning_rate
+
+    config = TrainConfig(lr=3e-4)
+    assert learning_rate(config) == 3e-4
+    assert learning_rate(config.replace(variant="full_finetune")) == pytest.approx(3e-5)
+    assert learning_rate(config.replace(variant="no_pretraining")) == pytest.approx(3e-5)
+    assert {name for name, v in VARIANTS.items() if v.lr_scale != 1} == {"full_finetune", "no_pretraining"}
+
+
+@pytest.mark.slow
+def test_vpt_rows_have_the_papers_parameter_budgets():
+    for name, budget in (("vpt_shallow", 5.5), ("vpt_deep", 5.8)):
+        model = build_variant(name, backbone="vit_base_patch16_224", pretrained=False)
+        assert model.num_prompts == VPT_PROMPTS[name]
+        assert count_parameters(model) / 1e6 == pytest.approx(budget, abs=0.01)

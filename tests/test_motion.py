@@ -165,7 +165,9 @@ def test_two_frame_clip_and_odd_sizes_work():
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"levels": 2}, {"lambda_c": 20.0, "skip_finest": True}, {"order": 3},
-                                    {"fs": 60.0, "low_hz": 1.0, "high_hz": 8.0}])
+                                    {"fs": 60.0, "low_hz": 1.0, "high_hz": 8.0},
+                                    {"color": "yiq", "chroma_attenuation": 0.1},
+                                    {"color": "yiq", "chroma_attenuation": 1.0, "lambda_c": 20.0, "skip_finest": True}])
 def test_fast_equals_the_per_level_reference(kwargs):
     clip = _clip(T=16, H=48, W=40) / 255.0
     np.testing.assert_allclose(magnify(clip, **kwargs), magnify_reference(clip, **kwargs), atol=1e-5)
@@ -190,6 +192,16 @@ def test_yiq_chroma_attenuation_keeps_gray_motion_and_damps_colour():
     rgb_change = np.abs(magnify(colour).astype(float) - colour).mean()
     yiq_change = np.abs(magnify(colour, color="yiq", chroma_attenuation=0.0).astype(float) - colour).mean()
     assert yiq_change < rgb_change
+
+
+def test_the_references_yiq_round_trip_is_exact_and_rgb_frames_are_required():
+    clip = _clip(T=6, H=32, W=32) / 255.0
+    np.testing.assert_allclose(magnify_reference(clip, alpha=0.0, color="yiq", chroma_attenuation=0.1), clip,
+                               atol=1e-6)  # to YIQ and back, nothing amplified: the input again
+    with pytest.raises(ValueError, match="3-channel"):
+        magnify_reference(clip[..., :1], color="yiq")
+    with pytest.raises(ValueError, match="color"):
+        magnify_reference(clip, color="hsv")
 
 
 def test_level_gains():
@@ -224,3 +236,24 @@ def test_bad_shapes_raise_clear_errors():
         magnify(np.zeros((1, 16, 16, 3), np.uint8))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         magnify(np.full((4, 16, 16, 3), 200.0))
+
+
+def test_magnification_energy_separates_expression_from_nuisance():
+    from mpt_utils.motion import magnification_energy
+
+    t = np.arange(16)[:, None, None, None]
+    x = np.arange(32)[None, None, :, None]
+    clean = np.broadcast_to(128 + 40 * np.sin(2 * np.pi * (x - 0.5 * np.minimum(t, 8)) / 16), (16, 32, 32, 3))
+    clean = np.rint(clean).astype(np.uint8)
+    noisy = np.clip(clean + RNG.normal(0, 4, clean.shape), 0, 255).astype(np.uint8)
+    same = magnification_energy(clean, clean, alpha=0.0)
+    assert same["nuisance"] == 0.0 and same["expression_share"] == 1.0 and same["expression"] > 0
+    raw, magnified = magnification_energy(noisy, clean, alpha=0.0), magnification_energy(noisy, clean, alpha=20.0)
+    assert raw["expression"] == same["expression"] and 4 < raw["nuisance"] < 8  # two frames of sigma-4 noise
+    assert magnified["expression"] > raw["expression"] and 0 < magnified["expression_share"] < 1
+    still = np.full((4, 8, 8, 3), 100, np.uint8)
+    assert np.isnan(magnification_energy(still, still, alpha=20.0)["expression_share"])
+    with pytest.raises(ValueError, match="same shape"):
+        magnification_energy(noisy, clean[:8])
+    with pytest.raises(ValueError, match="uint8"):
+        magnification_energy(noisy / 255.0, clean / 255.0)

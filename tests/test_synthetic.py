@@ -321,3 +321,41 @@ def test_the_face_detector_finds_the_faces(tmp_path):
     found = [haar_face_detector(read_frame(s.frame_paths[int(frame_index(s, s.onset))])) is not None
              for s in samples]
     assert np.mean(found) >= 0.9, f"faces found on {np.mean(found):.0%} of the onset frames"
+
+
+def test_the_clean_twin_is_the_same_set_without_nuisances(tiny_synthetic, tiny_samples, tmp_path):
+    from mpt_utils.data import clean_twin
+
+    twin = clean_twin(tiny_synthetic, tmp_path / "twin", progress=False)
+    assert synthetic_params(twin)["world"]["nuisance"] == 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clean = load_dataset("synthetic", twin)
+    assert [(s.key, s.onset, s.apex, s.offset, s.action_units) for s in clean] == [
+        (s.key, s.onset, s.apex, s.offset, s.action_units) for s in tiny_samples]
+    for noisy, quiet in zip(tiny_samples[:4], clean[:4]):
+        a, b = load_ground_truth(noisy), load_ground_truth(quiet)
+        assert np.array_equal(a.intensity, b.intensity) and np.array_equal(a.au_mask.any(), b.au_mask.any())
+        assert np.abs(b.nuisance_flow).max() == 0.0
+    assert clean_twin(tiny_synthetic, tmp_path / "twin", progress=False) == twin  # kept, not rendered again
+    with pytest.raises(ValueError, match="no complete synthetic set"):
+        clean_twin(tmp_path / "twin" / "Cropped")
+
+
+def test_the_magnification_table_splits_expression_from_nuisance(tiny_synthetic, tiny_samples, tmp_path):
+    from mpt_utils.data import clean_twin, magnification_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        clean = load_dataset("synthetic", clean_twin(tiny_synthetic, tmp_path / "twin", progress=False))
+    settings = {"as recorded": {"alpha": 0.0}, "alpha 20": {"alpha": 20.0}}
+    table = magnification_table(tiny_samples[:6], clean, settings, size=64, num_frames=8, progress=False)
+    assert list(table.index) == list(settings)
+    assert (table["expression (grey levels)"] > 0).all() and (table["nuisance (grey levels)"] > 0).all()
+    assert table["expression share"].between(0, 1).all()
+    # magnification amplifies: both energies grow with alpha
+    assert (table.loc["alpha 20"].iloc[:2] > table.loc["as recorded"].iloc[:2]).all()
+    itself = magnification_table(clean[:6], clean, settings, size=64, num_frames=8, progress=False)
+    assert (itself["nuisance (grey levels)"] == 0).all() and (itself["expression share"] == 1).all()
+    with pytest.raises(ValueError, match="no clean twin"):
+        magnification_table(tiny_samples, clean[:3], settings, progress=False)

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from mpt_utils.train import ConfigMismatchError, TrainConfig, compute_metrics, run_loso
+from mpt_utils.train import (
+    ConfigMismatchError,
+    TrainConfig,
+    bootstrap_interval,
+    compute_metrics,
+    mean_interval,
+    run_loso,
+)
 
 TINY = TrainConfig(backbone="vit_tiny_patch16_224", pretrained=False, backbone_kwargs={"depth": 1},
                    image_size=32, num_frames=4, num_prompts=2, epochs=2, batch_size=4, lr=1e-3,
@@ -39,6 +46,40 @@ def test_metrics_follow_the_paper_equations_on_a_hand_example():
     assert m["uar"] == pytest.approx((0.5 + 1 + 0) / 3)
     with pytest.raises(ValueError, match="not among"):
         compute_metrics([0, 3], [0, 0], [0, 1])
+
+
+def test_bootstrap_interval_holds_the_score_and_narrows_with_more_subjects():
+    rng = np.random.default_rng(0)
+    labels = ["a", "b", "c"]
+
+    def noisy(n_subjects: int):  # right 60 % of the time, 10 clips a subject
+        y = rng.choice(labels, 10 * n_subjects)
+        pred = np.where(rng.random(len(y)) < 0.6, y, rng.choice(labels, len(y)))
+        return y, pred, np.repeat(np.arange(n_subjects), 10)
+
+    y, pred, groups = noisy(10)
+    low, high = bootstrap_interval(y, pred, labels, groups=groups)
+    assert low < compute_metrics(y, pred, labels)["f1"] < high
+    y_big, pred_big, groups_big = noisy(160)
+    big_low, big_high = bootstrap_interval(y_big, pred_big, labels, groups=groups_big)
+    assert big_high - big_low < (high - low) / 2  # 16 x the subjects: about a quarter of the width
+    assert bootstrap_interval(y, y, labels, groups=groups) == (1.0, 1.0)  # always right: no spread
+    assert bootstrap_interval(y, pred, labels, groups=groups, seed=3) == bootstrap_interval(
+        y, pred, labels, groups=groups, seed=3)
+    with pytest.raises(ValueError, match="metric"):
+        bootstrap_interval(y, pred, labels, metric="auc")
+    with pytest.raises(ValueError, match="one entry per value"):
+        bootstrap_interval(y, pred, labels, groups=groups[:5])
+
+
+def test_mean_interval_resamples_subjects_not_clips():
+    # two subjects: one always 0, one always 1; resampling subjects gives means of 0, 0.5 or 1
+    values, groups = np.repeat([0.0, 1.0], 50), np.repeat(["a", "b"], 50)
+    assert mean_interval(values, groups, level=0.99) == (0.0, 1.0)
+    low, high = mean_interval(values, level=0.99)  # 100 independent clips: a narrow interval around 0.5
+    assert 0.3 < low < 0.5 < high < 0.7
+    with pytest.raises(ValueError, match="level"):
+        mean_interval(values, groups, level=1.5)
 
 
 @pytest.fixture(scope="module")
@@ -143,6 +184,43 @@ def test_a_run_is_keyed_on_its_checkpoints_contents_not_its_path(tiny_samples, t
         run_loso(tiny_samples, config.replace(weights=str(moved)), out, progress=False)
     with pytest.raises(PretrainedWeightsError, match="does not exist. The weights of"):  # with instructions
         run_loso(tiny_samples, config.replace(weights=str(first)), tmp_path / "run2", progress=False)
+
+
+def test_the_variants_learning_rate_reaches_the_optimiser(tiny_samples, tmp_path, monkeypatch):
+    import torch
+
+    import mpt_utils.train.loso as loso
+
+    rates = []
+
+    class SpyAdam(torch.optim.Adam):
+        def __init__(self, params, lr, **kwargs):
+            rates.append(lr)
+            super().__init__(params, lr=lr, **kwargs)
+
+    monkeypatch.setattr(loso.torch.optim, "Adam", SpyAdam)
+    config = TINY.replace(max_folds=1, epochs=1, lr=1e-3)
+    run_loso(tiny_samples, config.replace(variant="full_finetune"), tmp_path / "full", progress=False)
+    run_loso(tiny_samples, config, tmp_path / "mpt", progress=False)
+    assert rates == [pytest.approx(1e-4), 1e-3]
+    fold = next((tmp_path / "full" / "folds").iterdir())
+    assert json.loads((fold / "metrics.json").read_text())["lr"] == pytest.approx(1e-4)
+
+
+def test_a_folder_written_before_a_setting_existed_resumes_when_the_setting_is_at_its_default(
+        finished_run, tiny_samples):
+    path = finished_run.out_dir / "config.json"
+    saved = json.loads(path.read_text())
+    older = {**saved, "config": {k: v for k, v in saved["config"].items()
+                                 if k not in ("lambda_c", "skip_finest", "color", "chroma_attenuation")}}
+    path.write_text(json.dumps(older))
+    try:
+        resumed = run_loso(tiny_samples, TINY, finished_run.out_dir, progress=False)  # nothing to redo
+        assert resumed.metrics["f1"] == finished_run.metrics["f1"]
+        with pytest.raises(ConfigMismatchError, match="skip_finest"):
+            run_loso(tiny_samples, TINY.replace(skip_finest=True), finished_run.out_dir, progress=False)
+    finally:
+        path.write_text(json.dumps(saved))
 
 
 def test_a_folder_written_before_checkpoint_digests_is_refused_with_a_clear_message(finished_run, tiny_samples):

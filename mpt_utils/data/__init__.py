@@ -11,7 +11,7 @@ Typical use::
 A run (profile, data, class scheme, backbone) is put together by :func:`mpt_utils.run.resolve_run`.
 """
 
-from .checks import PROBE_INPUTS, pixel_baselines, probe_ranges
+from .checks import MAGNIFICATION_SETTINGS, PROBE_INPUTS, magnification_table, pixel_baselines, probe_ranges
 from .clips import (
     KEY_FRAMES,
     ArrayCache,
@@ -46,7 +46,15 @@ from .samples import (
     loso_splits,
     summarise,
 )
-from .synthetic import GROUND_TRUTH_FILE, PRESETS, GroundTruth, load_ground_truth, make_synthetic, synthetic_params
+from .synthetic import (
+    GROUND_TRUTH_FILE,
+    PRESETS,
+    GroundTruth,
+    clean_twin,
+    load_ground_truth,
+    make_synthetic,
+    synthetic_params,
+)
 
 __all__ = [
     "ArrayCache",
@@ -57,12 +65,14 @@ __all__ = [
     "GROUND_TRUTH_FILE",
     "GroundTruth",
     "KEY_FRAMES",
+    "MAGNIFICATION_SETTINGS",
     "PRESETS",
     "PROBE_INPUTS",
     "Sample",
     "apply_scheme",
     "check_classes",
     "class_names",
+    "clean_twin",
     "detect_dataset",
     "expand_box",
     "face_box",
@@ -77,6 +87,7 @@ __all__ = [
     "load_samm",
     "load_smic",
     "loso_splits",
+    "magnification_table",
     "make_synthetic",
     "pixel_baselines",
     "probe_ranges",

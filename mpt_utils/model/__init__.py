@@ -10,12 +10,13 @@ from .backbone import (
     require_hub_weights,
     weights_help,
 )
-from .mpt import MPT, VARIANTS, Variant, build_variant
+from .mpt import MPT, VARIANTS, VPT_PROMPTS, Variant, build_variant
 from .prompts import MotionPromptGenerator
 
 __all__ = [
     "MPT",
     "VARIANTS",
+    "VPT_PROMPTS",
     "AdaptedBlock",
     "Bottleneck",
     "GroupAdapter",

@@ -48,6 +48,8 @@ class MPT(nn.Module):
     train_backbone: fine-tune the whole backbone (Table VI's full fine-tuning rows).
     token_average: the group adapter's token-average reading (see :mod:`.adapters`).
     generator_channels: C, the motion prompt generator's feature width.
+    generator_patch: the side of the generator's convolutional stem in pixels, the same for every backbone, so
+        that a ViT-B/32 row compares backbones and not generator sizes (16: the paper's ViT-B/16 patch).
     backbone_kwargs: extra ``timm.create_model`` arguments (e.g. ``{"depth": 2}``).
 
     Inputs are float in [0, 1] (or uint8 0..255); the model normalises them with the backbone's
@@ -69,6 +71,7 @@ class MPT(nn.Module):
         train_backbone: bool = False,
         token_average: bool = PAPER.token_average,
         generator_channels: int = PAPER.generator_channels,
+        generator_patch: int = PAPER.generator_patch,
         backbone_kwargs: dict[str, Any] | None = None,
     ):
         super().__init__()
@@ -97,8 +100,7 @@ class MPT(nn.Module):
         self.generator = None
         self.vpt_prompts = None
         if prompts == "motion":
-            patch = self.backbone.patch_embed.patch_size[0]
-            self.generator = MotionPromptGenerator(num_frames, num_prompts, dim, generator_channels, patch)
+            self.generator = MotionPromptGenerator(num_frames, num_prompts, dim, generator_channels, generator_patch)
         elif prompts.startswith("vpt"):
             # VPT's initialisation: uniform with the patch embedding's fan-in and fan-out
             patch = self.backbone.patch_embed.patch_size
@@ -147,12 +149,12 @@ class MPT(nn.Module):
         """The input sequence ``[CLS, prompts, patches]``: ``(B, P + K + N, D)``."""
         bb = self.backbone
         x = bb.patch_embed(self.normalise(dynamic_image))
-        x = bb.norm_pre(bb.patch_drop(bb._pos_embed(x)))  # (B, P + N, D), CLS first
+        x = bb.patch_drop(bb._pos_embed(x))  # (B, P + N, D), CLS first
         prompts = self.prompt_tokens(magnified_clip, x.shape[0])
         if prompts is not None:
             p = self.num_prefix_tokens
             x = torch.cat([x[:, :p], prompts.to(x.dtype), x[:, p:]], dim=1)
-        return x
+        return bb.norm_pre(x)  # CLIP's pre-norm sees every token, the prompts included (identity in other ViTs)
 
     # --- forward ---------------------------------------------------------------------------------
 
@@ -188,26 +190,47 @@ class MPT(nn.Module):
 @dataclass(frozen=True)
 class Variant:
     """A named configuration of :class:`MPT`: the switches it sets (the paper's figures are in
-    :data:`mpt_utils.paper.VARIANTS`)."""
+    :data:`mpt_utils.paper.VARIANTS`).
+
+    lr_scale: the variant's learning rate as a multiple of the run's ``lr`` (which is tuned for prompts and
+        adapters). Tuning a whole ViT with Adam at an adapter's rate is unstable, so the two rows that train every
+        weight use a rate suited to that (see :data:`FULL_TUNING_LR_SCALE`).
+    """
 
     name: str
     description: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    lr_scale: float = 1.0
 
+
+#: Learning-rate scale of the rows that train the whole ViT (Table VI): the paper's 3e-4 becomes 3e-5 for full
+#: fine-tuning of the pretrained ViT (the usual range for fine-tuning a ViT-B with Adam at batch 16 is 1e-5 to
+#: 5e-5: e.g. MAE's fine-tuning rule 1e-3 x 16 / 256 = 6e-5 with layer decay, DeiT's 5e-4 x 16 / 512 = 1.6e-5)
+#: and for training one from scratch (DeiT's rate at batch 16 is 1.6e-5).
+FULL_TUNING_LR_SCALE = 0.1
+
+
+#: VPT's prompt counts K. With ViT-B/16 and the group adapter they give the paper's parameter budgets (Table VII:
+#: VPT-shallow 5.5 M, VPT-deep 5.8 M; K = 5 would give 5.35 M and 5.39 M). Every prompt adds D = 768 parameters to
+#: VPT-shallow and 12 x 768 to VPT-deep; the group adapter's prompt branch does not depend on K.
+VPT_PROMPTS = {"vpt_shallow": 204, "vpt_deep": 50}
 
 VARIANTS: dict[str, Variant] = {
     v.name: v
     for v in [
         Variant("mpt", "MPT: motion prompts + group adapter"),
         Variant("no_pretraining", "full fine-tuning of a randomly initialised ViT",
-                dict(prompts="none", adapter="none", train_backbone=True, pretrained=False)),
+                dict(prompts="none", adapter="none", train_backbone=True, pretrained=False),
+                lr_scale=FULL_TUNING_LR_SCALE),
         Variant("full_finetune", "full fine-tuning of the pretrained ViT",
-                dict(prompts="none", adapter="none", train_backbone=True)),
+                dict(prompts="none", adapter="none", train_backbone=True), lr_scale=FULL_TUNING_LR_SCALE),
         Variant("head_only", "partial fine-tuning: the classification head only", dict(prompts="none", adapter="none")),
         Variant("motion_prompts_only", "motion prompts, no adapter", dict(adapter="none")),
         Variant("group_adapter_only", "group adapter, no prompts", dict(prompts="none")),
-        Variant("vpt_shallow", "VPT-shallow random prompts + group adapter", dict(prompts="vpt_shallow")),
-        Variant("vpt_deep", "VPT-deep random prompts + group adapter", dict(prompts="vpt_deep")),
+        Variant("vpt_shallow", f"VPT-shallow: {VPT_PROMPTS['vpt_shallow']} learned prompts + group adapter",
+                dict(prompts="vpt_shallow", num_prompts=VPT_PROMPTS["vpt_shallow"])),
+        Variant("vpt_deep", f"VPT-deep: {VPT_PROMPTS['vpt_deep']} learned prompts per layer + group adapter",
+                dict(prompts="vpt_deep", num_prompts=VPT_PROMPTS["vpt_deep"])),
         Variant("primitive_adapter", "motion prompts + one shared (primitive) adapter", dict(adapter="primitive")),
         Variant("token_average", "MPT with the group adapter's token-average reading", dict(token_average=True)),
     ]

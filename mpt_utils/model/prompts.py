@@ -45,7 +45,7 @@ class MotionPromptGenerator(nn.Module):
         num_prompts: int,
         embed_dim: int,
         channels: int = PAPER.generator_channels,
-        patch_size: int = 16,
+        patch_size: int = PAPER.generator_patch,
         min_width: float = 0.5,
     ):
         super().__init__()

@@ -6,7 +6,7 @@ The command line is ``python -m mpt_utils.train`` (see :mod:`mpt_utils.cli`); a 
 """
 
 from ..config import TrainConfig
-from ..metrics import chance_level, compute_metrics
+from ..metrics import bootstrap_interval, chance_level, compute_metrics, mean_interval
 from . import claims
 from .ablations import ABLATIONS, Ablation, AblationRow
 from .inputs import ModelInputs, default_cache_dir, motion_inputs, prepare_inputs
@@ -17,6 +17,7 @@ from .loso import (
     fold_dir_name,
     fold_done,
     folds_to_run,
+    learning_rate,
     load_result,
     load_run_config,
     open_run,
@@ -49,6 +50,7 @@ __all__ = [
     "TrainConfig",
     "backbone_note",
     "backbone_source",
+    "bootstrap_interval",
     "chance_level",
     "claims",
     "collect_results",
@@ -58,8 +60,10 @@ __all__ = [
     "fold_dir_name",
     "fold_done",
     "folds_to_run",
+    "learning_rate",
     "load_result",
     "load_run_config",
+    "mean_interval",
     "motion_inputs",
     "open_run",
     "predict",

@@ -54,7 +54,7 @@ from ..io import (
     file_sha256,
 )
 from ..metrics import compute_metrics
-from ..model import MPT, PretrainedWeightsError, build_variant, checkpoint_file
+from ..model import MPT, VARIANTS, PretrainedWeightsError, build_variant, checkpoint_file
 from ..runtime import intra_op_threads, seed_everything, select_device, select_precision
 from . import claims
 from .inputs import ModelInputs, prepare_inputs
@@ -142,7 +142,9 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str], d
             f"{out_dir} was written by an older version of this tutorial (its config.json has no checkpoint "
             "digest); start a new --out folder, or delete this one to start over."
         )
-    saved_config = {k: v for k, v in (saved.get("config") or {}).items() if k != "weights"}
+    # a setting added to TrainConfig after the folder was written is read as its default there
+    defaults = json.loads(json.dumps(TrainConfig().result_fields(), default=str))
+    saved_config = {k: v for k, v in {**defaults, **(saved.get("config") or {})}.items() if k != "weights"}
     wanted_config = {k: v for k, v in json.loads(json.dumps(wanted["config"], default=str)).items() if k != "weights"}
     diff = sorted(k for k in set(wanted_config) | set(saved_config) if saved_config.get(k) != wanted_config.get(k))
     if saved["weights_sha256"] != wanted["weights_sha256"]:
@@ -218,6 +220,12 @@ def _autocast(device, precision):
     return torch.autocast(device_type=device.type, dtype=precision.dtype)
 
 
+def learning_rate(config: TrainConfig) -> float:
+    """The optimiser's learning rate: the run's ``lr`` times its variant's ``lr_scale`` (1 but for the rows that
+    train the whole ViT)."""
+    return config.lr * VARIANTS[config.variant].lr_scale
+
+
 def train_fold(
     template: MPT,
     inputs: ModelInputs,
@@ -235,7 +243,7 @@ def train_fold(
     seed_everything(seed)
     model = copy.deepcopy(template).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    optimiser = torch.optim.Adam(params, lr=learning_rate(config), weight_decay=config.weight_decay)
     precision = select_precision(device, config.precision)
     scaler = torch.amp.GradScaler(device.type) if precision.use_scaler else None
     num_classes = template.head.out_features
@@ -403,7 +411,7 @@ def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, c
         "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
         "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
         "history": history, "device": str(device), "precision": precision.name,
-        "threads": torch.get_num_threads(),
+        "threads": torch.get_num_threads(), "lr": learning_rate(config),
     })
     atomic_write_json(tmp / "COMPLETE", {**claim.info(), "finished": time.time()})
     tmp.rename(folds_dir / fold_dir_name(subject))  # the fold appears complete or not at all

@@ -21,7 +21,16 @@ file, the coding sheet and the ground truth included.
 """
 
 from .actions import ACTION_UNITS, action_unit_set
-from .generator import CASME2_COUNTS, EMOTION_AUS, PRESETS, Preset, class_counts, make_synthetic, synthetic_params
+from .generator import (
+    CASME2_COUNTS,
+    EMOTION_AUS,
+    PRESETS,
+    Preset,
+    class_counts,
+    clean_twin,
+    make_synthetic,
+    synthetic_params,
+)
 from .ground_truth import GROUND_TRUTH_FILE, GroundTruth, load_ground_truth
 from .nuisances import NuisanceScales
 
@@ -36,6 +45,7 @@ __all__ = [
     "Preset",
     "action_unit_set",
     "class_counts",
+    "clean_twin",
     "load_ground_truth",
     "make_synthetic",
     "synthetic_params",

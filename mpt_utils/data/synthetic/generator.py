@@ -519,3 +519,29 @@ def make_synthetic(
     done = {"params": params, "complete": True, "note": "synthetic data, not CASME II"}
     atomic_write_text(marker, json.dumps(done, indent=2))
     return root
+
+
+def clean_twin(root: str | Path, twin_root: str | Path | None = None, processes: int | None = None,
+               progress: bool = True) -> Path:
+    """The synthetic set in ``root`` rendered again without any nuisance; return the twin's folder.
+
+    The twin has the same seed, subjects, clips, action units, timing and expression, with every nuisance scale
+    at 0 (no head motion, blinks, gaze shifts, lighting change, sensor noise or JPEG): clip for clip, what the
+    expression alone looks like. Subtracting it from the original isolates the nuisances, which is how
+    magnification is scored (:func:`~mpt_utils.data.magnification_table`). ``twin_root`` defaults to
+    ``ROOT-clean`` beside ``root``; an existing twin with the same parameters is kept.
+    """
+    root = Path(root)
+    params = synthetic_params(root)
+    if params is None:
+        raise ValueError(f"{root} holds no complete synthetic set (no finished SYNTHETIC.json): a clean twin can "
+                         "only be rendered for a set made by make_synthetic")
+    world = params["world"]
+    twin_root = Path(twin_root) if twin_root is not None else root.with_name(root.name + "-clean")
+    return make_synthetic(
+        twin_root, n_subjects=params["n_subjects"], seed=params["seed"], n_clips=params["n_clips"],
+        preset=params["preset"], amplitude=tuple(world["amplitude"]), expressivity=world["expressivity"],
+        appearance=world["appearance"], shading=world["shading"], class_dynamics=world["class_dynamics"],
+        recipes=params.get("recipes"), nuisance=0.0, processes=processes, progress=progress,
+        **world["nuisances"],
+    )
