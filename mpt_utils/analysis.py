@@ -190,6 +190,16 @@ def _check_map_and_mask(cam: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, 
     return cam, mask
 
 
+def _grown(mask: np.ndarray, tolerance_px: int) -> np.ndarray:
+    """``mask`` grown by ``tolerance_px`` pixels in every direction (a disc), as bool."""
+    import cv2
+
+    if not tolerance_px:
+        return mask
+    side = 2 * tolerance_px + 1
+    return cv2.dilate(mask.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))) > 0
+
+
 def cam_in_mask(cam: np.ndarray, mask: np.ndarray) -> float:
     """The fraction of the map's mass inside the mask: ``sum(cam * mask) / sum(cam)``.
 
@@ -208,18 +218,12 @@ def pointing_game(cam: np.ndarray, mask: np.ndarray, tolerance_px: int = 0) -> b
     The classic "pointing game" of saliency evaluation; ties for the maximum count as a hit when any of them is
     inside. An empty mask has nothing to point at: ValueError.
     """
-    import cv2
-
     cam, mask = _check_map_and_mask(cam, mask)
     if tolerance_px < 0:
         raise ValueError(f"tolerance_px must be at least 0, got {tolerance_px}")
     if not mask.any():
         raise ValueError("the mask is empty: there is nothing to point at (a clip without action units?)")
-    if tolerance_px:
-        side = 2 * tolerance_px + 1
-        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
-        mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
-    return bool(mask[cam == cam.max()].any())
+    return bool(_grown(mask, tolerance_px)[cam == cam.max()].any())
 
 
 def score_cams(
@@ -242,7 +246,6 @@ def score_cams(
     ``mask_area`` (the mask's area fraction: :func:`cam_in_mask` of a flat map) and ``pointing_chance`` (the
     area fraction of the mask grown by ``tolerance_px``: the hit rate of a maximum placed at random).
     """
-    import cv2
     import pandas as pd
     from tqdm.auto import tqdm
 
@@ -258,8 +261,6 @@ def score_cams(
             masks[i] = mask
     device = torch.device(device)
     inputs = prepare_inputs(samples, config, cache_dir, progress=False)
-    side = 2 * tolerance_px + 1
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     rows = []
     subjects = sorted({samples[i].group for i in masks if fold_done(out_dir, samples[i].group)})
     if not subjects:
@@ -272,11 +273,10 @@ def score_cams(
             dyn, mag = inputs.batch(chunk, device)
             for i, cam in zip(chunk, grad_cam(model, dyn, mag)):
                 s, mask = samples[i], masks[i]
+                grown = _grown(mask, tolerance_px)  # grown once: the pointing game and its chance level
                 rows.append({"key": s.key, "subject": s.group, "label": s.label,
-                             "cam_in_mask": cam_in_mask(cam, mask),
-                             "pointing_game": pointing_game(cam, mask, tolerance_px),
-                             "mask_area": float(mask.mean()),
-                             "pointing_chance": float((cv2.dilate(mask.astype(np.uint8), kernel) > 0).mean())})
+                             "cam_in_mask": cam_in_mask(cam, mask), "pointing_game": pointing_game(cam, grown),
+                             "mask_area": float(mask.mean()), "pointing_chance": float(grown.mean())})
     return pd.DataFrame(rows)
 
 
