@@ -216,13 +216,16 @@ def pointing_game(cam: np.ndarray, mask: np.ndarray, tolerance_px: int = 0) -> b
     """Does the map's maximum fall inside the mask, grown by ``tolerance_px`` pixels in every direction?
 
     The classic "pointing game" of saliency evaluation; ties for the maximum count as a hit when any of them is
-    inside. An empty mask has nothing to point at: ValueError.
+    inside. An empty mask has nothing to point at, and a flat map (all zero, say) points nowhere: ValueError for
+    both (counting a flat map's tied pixels would make it a hit on every clip).
     """
     cam, mask = _check_map_and_mask(cam, mask)
     if tolerance_px < 0:
         raise ValueError(f"tolerance_px must be at least 0, got {tolerance_px}")
     if not mask.any():
         raise ValueError("the mask is empty: there is nothing to point at (a clip without action units?)")
+    if cam.max() == cam.min():
+        raise ValueError("the map is flat (the same value everywhere): it has no maximum to point with")
     return bool(_grown(mask, tolerance_px)[cam == cam.max()].any())
 
 
@@ -242,9 +245,12 @@ def score_cams(
     ``au_mask`` resized to the same size. Needs ground truth, so synthetic data only.
 
     Returns a pandas table, one row per clip with an AU mask (clips whose mask is empty are left out):
-    ``key``, ``subject``, ``label``, ``cam_in_mask``, ``pointing_game`` and the two chance levels,
-    ``mask_area`` (the mask's area fraction: :func:`cam_in_mask` of a flat map) and ``pointing_chance`` (the
-    area fraction of the mask grown by ``tolerance_px``: the hit rate of a maximum placed at random).
+    ``key``, ``subject``, ``label``, ``cam_in_mask``, ``pointing_game`` (1.0 hit, 0.0 miss) and the two chance
+    levels, ``mask_area`` (the mask's area fraction: :func:`cam_in_mask` of a flat map) and ``pointing_chance``
+    (the area fraction of the mask grown by ``tolerance_px``: the hit rate of a maximum placed at random).
+    ``flat_map`` is True where Grad-CAM found no positive evidence anywhere (an all-zero map after its ReLU):
+    such a map has no mass and no maximum, so both its scores are NaN. pandas' ``mean`` and
+    :func:`~mpt_utils.metrics.mean_interval` leave NaN out; report how many maps were flat.
     """
     import pandas as pd
     from tqdm.auto import tqdm
@@ -274,8 +280,10 @@ def score_cams(
             for i, cam in zip(chunk, grad_cam(model, dyn, mag)):
                 s, mask = samples[i], masks[i]
                 grown = _grown(mask, tolerance_px)  # grown once: the pointing game and its chance level
-                rows.append({"key": s.key, "subject": s.group, "label": s.label,
-                             "cam_in_mask": cam_in_mask(cam, mask), "pointing_game": pointing_game(cam, grown),
+                flat = bool(cam.max() == cam.min())
+                rows.append({"key": s.key, "subject": s.group, "label": s.label, "flat_map": flat,
+                             "cam_in_mask": float("nan") if flat else cam_in_mask(cam, mask),
+                             "pointing_game": float("nan") if flat else float(pointing_game(cam, grown)),
                              "mask_area": float(mask.mean()), "pointing_chance": float(grown.mean())})
     return pd.DataFrame(rows)
 

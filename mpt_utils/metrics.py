@@ -139,7 +139,15 @@ def mean_interval(
     seed: int = 0,
 ) -> tuple[float, float]:
     """The ``level`` percentile interval of the mean of ``values``, resampling subjects (``groups``) as
-    :func:`bootstrap_interval` does; e.g. of a per-clip score, or of the per-clip difference of two models."""
+    :func:`bootstrap_interval` does; e.g. of a per-clip score, or of the per-clip difference of two models.
+
+    NaN values (a score that is undefined for a clip, such as :func:`~mpt_utils.analysis.cam_in_mask` of an
+    all-zero map) are left out with their subjects' entries; say how many where you report the interval.
+    """
     values = np.asarray(values, dtype=np.float64)
     units = _units(groups, len(values))
+    defined = ~np.isnan(values)
+    if not defined.any():
+        raise ValueError(f"all {len(values)} values are NaN: there is no mean to give an interval for")
+    values, units = values[defined], units[defined]
     return _percentiles([float(values[d].mean()) for d in _subject_draws(units, n_boot, seed)], level)

@@ -142,6 +142,9 @@ def test_cam_scores_on_planted_maps():
     assert not pointing_game(near, mask, tolerance_px=3) and pointing_game(near, mask, tolerance_px=4)
     with pytest.raises(ValueError, match="nothing to point at"):
         pointing_game(inside, np.zeros((20, 20), bool))
+    for flat in (np.zeros((20, 20)), np.ones((20, 20))):  # every pixel tied: not a hit on every clip
+        with pytest.raises(ValueError, match="flat"):
+            pointing_game(flat, mask, tolerance_px=4)
     with pytest.raises(ValueError, match="same shape"):
         cam_in_mask(inside, mask[:10])
     with pytest.raises(ValueError, match="non-negative"):
@@ -160,15 +163,19 @@ def test_score_cams_scores_every_held_out_clip_of_the_finished_folds(tiny_sample
     held_out = [i for i, s in enumerate(tiny_samples) if s.group == subject
                 and load_ground_truth(s).au_mask.any()]
     assert set(table["subject"]) == {subject} and list(table["key"]) == [tiny_samples[i].key for i in held_out]
-    assert table["cam_in_mask"].between(0, 1).all() and ((table["mask_area"] > 0) & (table["mask_area"] < 1)).all()
+    shown = table[~table["flat_map"]]  # maps with somewhere to point; a flat map's scores are NaN
+    assert table.loc[table["flat_map"], ["cam_in_mask", "pointing_game"]].isna().all().all()
+    assert len(shown) and shown["cam_in_mask"].between(0, 1).all() and shown["pointing_game"].isin([0, 1]).all()
+    assert ((table["mask_area"] > 0) & (table["mask_area"] < 1)).all()
     assert (table["pointing_chance"] >= table["mask_area"]).all()
-    # the first row by hand: the fold model's map, the mask at the model's size
-    first = tiny_samples[held_out[0]]
+    # the first map with a maximum, by hand: the fold model's map, the mask at the model's size
+    row = shown.index[0]
+    first = tiny_samples[held_out[row]]
     dyn, mag = prepare_inputs([first], TINY, progress=False).batch(np.array([0]), torch.device("cpu"))
     cam = grad_cam(load_fold_model(tmp_path / "run", subject), dyn, mag)[0]
     mask = load_ground_truth(first).resized(32, 32).au_mask
-    assert table["cam_in_mask"].iloc[0] == pytest.approx(cam_in_mask(cam, mask), abs=1e-6)
-    assert table["pointing_game"].iloc[0] == pointing_game(cam, mask, 2)
+    assert table["cam_in_mask"][row] == pytest.approx(cam_in_mask(cam, mask), abs=1e-6)
+    assert table["pointing_game"][row] == pointing_game(cam, mask, 2)
     # a clip without ground truth (as in a real dataset) is named in the error
     bare = tmp_path / "bare"
     bare.mkdir()

@@ -151,20 +151,41 @@ def test_collect_writes_the_tables_of_what_is_done_and_lists_the_rest(sequential
 # --- a real SLURM cluster ---------------------------------------------------------------------------------
 
 
+def _slurm_trouble(attempts: int = 12) -> str | None:
+    """None when the local cluster's node can take jobs; otherwise what ``sinfo`` said at the last of ``attempts``
+    tries 5 s apart (right after a cancelled job the controller can be slow to answer, or the node briefly in another
+    state, and one unanswered ``sinfo`` once turned CI red)."""
+    for attempt in range(attempts):
+        try:
+            ok = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=30)
+        except FileNotFoundError as error:
+            return repr(error)  # no sinfo at all: no point in asking again
+        except (OSError, subprocess.SubprocessError) as error:
+            answer = repr(error)
+        else:
+            if any(s in ("idle", "mix", "alloc") for s in ok.stdout.split()):
+                return None
+            answer = f"rc {ok.returncode}: {(ok.stdout + ok.stderr).strip()!r}"
+        if attempt + 1 < attempts:
+            time.sleep(5)
+    return answer
+
+
+_SLURM_TROUBLE: list[str] = []  # once the cluster did not answer for a minute, later tests fail at once
+
+
 @pytest.fixture
 def slurm(shared_home):
-    """The local cluster, or a skip (a failure under CI=true) that says how to start it."""
-    try:
-        ok = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, timeout=30)
-        state = ok.stdout.split()
-    except (OSError, subprocess.SubprocessError):
-        state = []
-    if not any(s in ("idle", "mix", "alloc") for s in state):
-        message = "no SLURM cluster answers here: start one with `bash scripts/local_slurm.sh start` (root)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return shared_home
+    """The local cluster, or a skip (a failure under CI=true) that says how to start it and what sinfo said."""
+    trouble = _SLURM_TROUBLE[0] if _SLURM_TROUBLE else _slurm_trouble()
+    if trouble is None:
+        return shared_home
+    _SLURM_TROUBLE.append(trouble)
+    message = (f"no SLURM cluster answers here (sinfo said {trouble}): "
+               "start one with `bash scripts/local_slurm.sh start` (root)")
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def _squeue(job: str) -> list[str]:

@@ -80,6 +80,10 @@ def test_mean_interval_resamples_subjects_not_clips():
     assert 0.3 < low < 0.5 < high < 0.7
     with pytest.raises(ValueError, match="level"):
         mean_interval(values, groups, level=1.5)
+    # an undefined score (NaN) is left out with its subject entry, not spread into every bootstrap mean
+    assert mean_interval(np.append(values, np.nan), np.append(groups, "c"), level=0.99) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="all 3 values are NaN"):
+        mean_interval([np.nan] * 3)
 
 
 @pytest.fixture(scope="module")
