@@ -25,9 +25,12 @@ from . import paper
 from .config import TrainConfig
 from .executors import SlurmOptions, Task, run_local, submit_slurm, wait
 from .io import atomic_write, atomic_write_json, atomic_write_text
+from .metrics import bootstrap_interval, chance_level
 from .model import require_hub_weights
+from .plotting import rows_figure
 from .run import COMPOSITE, Run, run_from_spec
 from .train import ABLATIONS, LOSOResult, collect_results, fold_done, folds_to_run, open_run, prepare_inputs, run_loso
+from .train.probe import load_probe, probe_done, run_probe
 
 #: The file in a results folder that lets :func:`collect` rebuild the tables.
 SPEC_FILE = "experiment.json"
@@ -58,6 +61,7 @@ class Row:
     config: TrainConfig
     folder: Path
     published: paper.Published | None = None
+    probe: str | None = None  # a linear probe on this input (run here, in seconds) instead of a LOSO run
 
 
 def plan(run: Run, out: str | Path, ablations: Sequence[str] | None = None) -> dict[str, list[Row]]:
@@ -69,7 +73,7 @@ def plan(run: Run, out: str | Path, ablations: Sequence[str] | None = None) -> d
     unknown = sorted(set(names) - set(ABLATIONS))
     if unknown:
         raise ValueError(f"unknown ablation(s) {unknown}; choose from {sorted(ABLATIONS)} or 'all'")
-    return {name: [Row(row.name, _row_config(run, row.changes), out / name / row.folder, row.published)
+    return {name: [Row(row.name, _row_config(run, row.changes), out / name / row.folder, row.published, row.probe)
                    for row in ABLATIONS[name].rows] for name in names}
 
 
@@ -122,6 +126,11 @@ def run_experiment(
     for row in existing + [r for r in rows if r not in existing]:  # a mismatch is refused before anything is created
         open_run(run.samples, row.config, row.folder)
     atomic_write_json(out / SPEC_FILE, {"run": run.spec(), "ablations": list(ablations or [])})
+    for row in (r for r in rows if r.probe):  # seconds each: here, whichever executor trains the models
+        if progress:
+            print(f"[{row.folder.relative_to(out)}] {row.name}")
+        run_probe(run.samples, row.config, row.probe, row.folder)
+    rows = [r for r in rows if not r.probe]
     if executor == "inprocess":
         for row in rows:
             if len(rows) > 1 and progress:
@@ -178,22 +187,41 @@ def collect(out: str | Path) -> str:
     return write_tables(run, out, plan(run, out, spec["ablations"]))
 
 
+def row_result(run: Run, row: Row) -> LOSOResult | None:
+    """The pooled result of one row from its folder (a LOSO run's finished folds, or a finished probe); None while
+    nothing is done."""
+    if row.probe:
+        return load_probe(run.samples, row.config, row.folder) if probe_done(row.folder) else None
+    subjects = [s for s, _, _ in folds_to_run(run.samples, row.config)]
+    if not (row.folder / "folds").is_dir() or not any(fold_done(row.folder, s) for s in subjects):
+        return None
+    return collect_results(run.samples, row.config, row.folder, row.config.classes,
+                           n_folds=len({s.group for s in run.samples}))
+
+
+def _missing(run: Run, row: Row) -> str | None:
+    """``"<row>: N fold(s) missing (...)"``, or None when the row is done."""
+    if row.probe:
+        return None if probe_done(row.folder) else f"{row.name}: the probe has not run"
+    todo = [s for s, _, _ in folds_to_run(run.samples, row.config) if not fold_done(row.folder, s)]
+    if not todo:
+        return None
+    return f"{row.name}: {len(todo)} fold(s) missing ({', '.join(todo[:6])}{', ...' if len(todo) > 6 else ''})"
+
+
 def write_tables(run: Run, out: Path, tables: dict[str, list[Row]]) -> str:
-    """Pool every row's finished folds and write the tables (atomically); return their Markdown, followed by the
-    folds still missing."""
+    """Pool every row's finished folds and write the tables (atomically), and for each ablation a figure of its
+    rows' pooled F1 with their intervals over subjects; return the tables' Markdown, followed by the folds still
+    missing."""
     caveat = table_caveat(run)
     report, missing = [], []
     for name, rows in tables.items():
-        lines = []
+        lines, results = [], {}
         for row in rows:
-            todo = [s for s, _, _ in folds_to_run(run.samples, row.config) if not fold_done(row.folder, s)]
-            if todo:
-                missing.append(f"{row.name}: {len(todo)} fold(s) missing ({', '.join(todo[:6])}"
-                               f"{', ...' if len(todo) > 6 else ''})")
-            if (row.folder / "folds").is_dir() and any(fold_done(row.folder, s)
-                                                       for s, _, _ in folds_to_run(run.samples, row.config)):
-                result = collect_results(run.samples, row.config, row.folder, row.config.classes,
-                                         n_folds=len({s.group for s in run.samples}))
+            missing += [m for m in [_missing(run, row)] if m]
+            result = row_result(run, row)
+            if result is not None:
+                results[row.name] = result
                 lines += _composite_rows(result) if run.dataset == COMPOSITE and name == "table" else [
                     _row(row.name, result, row.published)]
             else:
@@ -207,10 +235,32 @@ def write_tables(run: Run, out: Path, tables: dict[str, list[Row]]) -> str:
             report.append(write_table(lines, out / "table", f"LOSO on {run.dataset}", caveat))
         else:
             report.append(write_table(lines, out / name, ABLATIONS[name].title, caveat))
+            if results:
+                import matplotlib.pyplot as plt
+
+                fig = results_figure(results, run, f"{ABLATIONS[name].title}. {run.caption}", row_kinds(rows))
+                atomic_write(out / f"{name}.png", lambda p, fig=fig: fig.savefig(p, format="png", dpi=120))
+                plt.close(fig)
     text = "\n".join(report)
     if "table" not in tables:
         atomic_write_text(out / "tables.md", text)
     return text + ("\nStill missing:\n" + "\n".join(f"- {m}" for m in missing) + "\n" if missing else "")
+
+
+def results_figure(results: dict[str, LOSOResult], run: Run, title: str, kinds: dict[str, str] | None = None):
+    """The rows' pooled F1 with 90 % intervals over subjects (:func:`~mpt_utils.metrics.bootstrap_interval`), as
+    :func:`~mpt_utils.plotting.rows_figure` draws them; ``kinds`` labels rows for the legend."""
+    scores = {}
+    for name, result in results.items():
+        p = result.predictions
+        scores[name] = (result.metrics["f1"], *bootstrap_interval(p["label"], p["prediction"], run.classes,
+                                                                  groups=p["subject"]))
+    return rows_figure(scores, chance_level(run.classes), title, kinds)
+
+
+def row_kinds(rows: Sequence[Row]) -> dict[str, str]:
+    """The legend label of each row: a linear probe on pixels, or a model."""
+    return {r.name: "linear probe on pixels" if r.probe else "frozen ViT, tuned parts" for r in rows}
 
 
 def write_table(rows: list[dict], out_stem: Path, title: str, caveat: str, kind: str = "single") -> str:

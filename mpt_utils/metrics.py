@@ -30,8 +30,9 @@ def compute_metrics(
     ----------
     y_true, y_pred: labels (class names or indices), same length.
     labels: every class, in display order (classes absent from ``y_true`` still count).
-    groups: optional fold of each sample; adds ``per_fold_mean_accuracy`` and
-        ``per_fold_mean_f1`` (means of per-fold scores, *not* the paper's protocol).
+    groups: optional fold of each sample; adds ``per_fold_mean_accuracy``, ``per_fold_mean_f1`` and
+        ``per_fold_mean_uar``: means of per-fold scores, *not* the paper's protocol. A fold's F1 and UAR both
+        average over the classes present in that fold's truth (a subject without a class is not scored on it).
     """
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -73,7 +74,9 @@ def compute_metrics(
         groups = np.asarray(groups)
         folds = [compute_metrics(y_true[groups == g], y_pred[groups == g], labels) for g in np.unique(groups)]
         result["per_fold_mean_accuracy"] = float(np.mean([f["accuracy"] for f in folds]))
-        result["per_fold_mean_f1"] = float(np.mean([f["f1"] for f in folds]))
+        result["per_fold_mean_f1"] = float(np.mean([
+            np.mean([m["f1"] for m in f["per_class"].values() if m["support"] > 0]) for f in folds]))
+        result["per_fold_mean_uar"] = float(np.mean([f["uar"] for f in folds]))
     return result
 
 

@@ -122,6 +122,40 @@ def per_class_bars(per_class: dict[str, dict[str, float]], others: dict[str, dic
     return fig
 
 
+def rows_figure(scores: dict[str, tuple[float, float, float]], chance: float, title: str = "",
+                kinds: dict[str, str] | None = None, xlabel: str = "pooled macro F1 (LOSO)"):
+    """One horizontal bar per row of a results table: its score and an interval (e.g. 90 % over subjects).
+
+    ``scores``: ``{row: (score, low, high)}`` in table order (drawn top to bottom); ``chance``: a dashed line;
+    ``kinds``: an optional legend label per row (e.g. "linear probe"), one colour per label; ``title`` is wrapped.
+    """
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    names = list(scores)
+    values = np.array([scores[n] for n in names], dtype=float).reshape(-1, 3)
+    kinds = kinds or {}
+    labels = list(dict.fromkeys(kinds.get(n, "") for n in names))
+    colours = dict(zip(labels, ["tab:blue", "tab:orange", "tab:green", "tab:purple"] * len(labels)))
+    y = np.arange(len(names))[::-1]
+    fig, ax = plt.subplots(figsize=(6.5, 0.38 * len(names) + 1.6))
+    for label in labels:
+        rows = [i for i, n in enumerate(names) if kinds.get(n, "") == label]
+        ax.barh(y[rows], values[rows, 0], xerr=np.abs(values[rows, 1:].T - values[rows, 0]), color=colours[label],
+                alpha=0.8, error_kw={"capsize": 3, "lw": 1}, label=label or None)
+    for yi, (v, _, high) in zip(y, values):
+        ax.text(high + 0.02, yi, f"{v:.2f}", va="center", fontsize=7)
+    ax.axvline(chance, color="grey", ls="--", lw=1, label=f"chance ({chance:.2f})")
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlim(0, 1.0)
+    ax.set_xlabel(f"{xlabel}; whiskers: 90 % interval over subjects", fontsize=8)
+    ax.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=7)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def pipeline_figure():
     """The MPT pipeline as a block diagram (the paper's Fig. 2, simplified)."""
     import matplotlib.pyplot as plt

@@ -161,3 +161,38 @@ def test_bad_input_ends_with_exit_2_naming_the_flag_and_writes_nothing(case, tmp
     written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     assert [p for p in written if p not in before] == []
     assert not list((tmp_path / "CASME2").glob("SYNTHETIC.json"))
+
+
+def test_the_baselines_table_puts_linear_probes_beside_the_models(tmp_path, capsys):
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+
+    from mpt_utils.data import probe_model
+    from mpt_utils.data.checks import PROBE_GRID, PROBE_SIZE, _shrink, probe_images
+    from mpt_utils.metrics import compute_metrics
+    from mpt_utils.run import resolve_run
+
+    out = tmp_path / "baselines"
+    assert main(["--profile", "ci", "--out", str(out), "--ablation", "baselines", *FAST]) == 0
+    table = pd.read_csv(out / "baselines.csv")
+    assert table["row"].tolist() == ["probe: apex frame", "probe: onset-to-apex difference", "probe: dynamic image",
+                                     "head only", "motion prompts only", "group adapter only", "MPT"]
+    assert table["folds"].tolist() == ["1/4"] * 7 and table["paper_f1"].isna().tolist() == [True] * 3 + [False] * 4
+    assert (out / "baselines.png").stat().st_size > 10_000 and "linear probes" in (out / "tables.md").read_text()
+    # the probe row is scikit-learn's LeaveOneGroupOut pipeline on the same features, on the run's held-out subject
+    run = resolve_run(profile="ci")
+    samples = run.samples
+    rows = pd.read_csv(out / "baselines" / "probe__dynamic_image" / "predictions.csv", dtype={"subject": str})
+    images = probe_images(samples, PROBE_SIZE, run.config.num_frames, inputs=("dynamic image",))
+    x = _shrink(images["dynamic image"], PROBE_GRID)
+    y, groups = [s.label for s in samples], [s.group for s in samples]
+    expected = cross_val_predict(probe_model(), x, y, groups=groups, cv=LeaveOneGroupOut())
+    assert set(rows["subject"]) == {samples[rows["index"][0]].group} and len(rows) > 0
+    assert rows["prediction"].tolist() == [expected[i] for i in rows["index"]]
+    f1 = table.set_index("row").loc["probe: dynamic image", "f1"]
+    assert f1 == pytest.approx(100 * compute_metrics(rows["label"], rows["prediction"], run.classes)["f1"])
+    # rerunning reads every row back: the probes are not refitted, the models not retrained
+    stamp = (out / "baselines" / "probe__dynamic_image" / "predictions.csv").stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["--profile", "ci", "--out", str(out), "--ablation", "baselines", *FAST]) == 0
+    assert (out / "baselines" / "probe__dynamic_image" / "predictions.csv").stat().st_mtime_ns == stamp
+    assert pd.read_csv(out / "baselines.csv")["f1"].tolist() == table["f1"].tolist()

@@ -39,6 +39,19 @@ def test_metrics_equal_scikit_learn_on_random_predictions():
     assert "per_fold_mean_f1" in with_folds and with_folds["f1"] == m["f1"]
 
 
+def test_per_fold_f1_and_uar_skip_a_class_absent_from_the_fold_alike():
+    # fold "s1" has no "c" clip but one is predicted: s1 scores on a and b only, in both means
+    y_true = ["a", "b", "a", "b", "a", "c"]
+    y_pred = ["a", "b", "a", "c", "b", "c"]
+    m = compute_metrics(y_true, y_pred, ["a", "b", "c"], groups=["s1"] * 4 + ["s2"] * 2)
+    s1_f1 = (1.0 + 2 / 3) / 2  # a: TP2 -> 1; b: TP1 FN1 -> 2/3; c absent from s1's truth: not averaged
+    s1_uar = (1.0 + 0.5) / 2
+    s2_f1 = (0.0 + 1.0) / 2  # a: FN1 -> 0, c: TP1 -> 1 (b absent)
+    s2_uar = (0.0 + 1.0) / 2
+    assert m["per_fold_mean_f1"] == pytest.approx((s1_f1 + s2_f1) / 2)
+    assert m["per_fold_mean_uar"] == pytest.approx((s1_uar + s2_uar) / 2)
+
+
 def test_metrics_follow_the_paper_equations_on_a_hand_example():
     m = compute_metrics([0, 0, 1, 2], [0, 1, 1, 1], [0, 1, 2])
     # class 0: TP1 FN1 -> F1 2/3; class 1: TP1 FP2 -> 2/4; class 2: FN1 -> 0

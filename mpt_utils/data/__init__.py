@@ -11,7 +11,15 @@ Typical use::
 A run (profile, data, class scheme, backbone) is put together by :func:`mpt_utils.run.resolve_run`.
 """
 
-from .checks import MAGNIFICATION_SETTINGS, PROBE_INPUTS, magnification_table, pixel_baselines, probe_ranges
+from .checks import (
+    MAGNIFICATION_SETTINGS,
+    PROBE_INPUTS,
+    magnification_table,
+    pixel_baselines,
+    probe_model,
+    probe_predictions,
+    probe_ranges,
+)
 from .clips import (
     KEY_FRAMES,
     ArrayCache,
@@ -90,6 +98,8 @@ __all__ = [
     "magnification_table",
     "make_synthetic",
     "pixel_baselines",
+    "probe_model",
+    "probe_predictions",
     "probe_ranges",
     "read_clip",
     "read_frame",

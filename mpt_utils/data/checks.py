@@ -39,16 +39,68 @@ MAGNIFICATION_SETTINGS: dict[str, dict[str, Any]] = {
 #: The probe's inputs, in the order of :func:`pixel_baselines`' rows.
 PROBE_INPUTS = ("apex frame", "onset-to-apex difference", "dynamic image")
 
+#: The probe's settings where a caller gives none: frames read at 112 px, area-averaged to a 16 x 16 grid, inverse
+#: regularisation strength C 0.1 (notebook 01 and ``benchmarks/bench_synthetic.py`` show other grids and C).
+PROBE_SIZE, PROBE_GRID, PROBE_C = 112, 16, 0.1
 
-def probe_images(samples: Sequence[Sample], size: int = 112, num_frames: int = 16) -> dict[str, np.ndarray]:
-    """Each probe input as (N, size, size) float32 grey levels: apex frame, apex minus onset, dynamic image."""
-    rows: dict[str, list[np.ndarray]] = {name: [] for name in PROBE_INPUTS}
+
+def probe_model(C: float = PROBE_C):
+    """The linear probe: standardise, rotate onto the training clips' span, balanced logistic regression.
+
+    PCA keeping every component is a rotation onto the training clips' span, where an L2-regularised logistic
+    regression's weights lie anyway: the same model, fitted in far fewer dimensions.
+    """
+    from sklearn.decomposition import PCA
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), PCA(), LogisticRegression(C=C, max_iter=3000, class_weight="balanced"))
+
+
+def probe_predictions(samples: Sequence[Sample], input_name: str, subjects: Sequence[str] | None = None,
+                      grid: int = PROBE_GRID, C: float = PROBE_C, size: int = PROBE_SIZE,
+                      num_frames: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """Leave-one-subject-out predictions of the linear probe on one input, for the clips of ``subjects``.
+
+    input_name: one of :data:`PROBE_INPUTS`. subjects: the held-out subjects (default: every subject); each one's
+    clips are predicted by a probe fitted on all other subjects' clips. Returns ``(indices, predicted labels)``:
+    the held-out clips' positions in ``samples``, in order, and the label predicted for each.
+    """
+    if input_name not in PROBE_INPUTS:
+        raise ValueError(f"unknown probe input {input_name!r}; choose from {list(PROBE_INPUTS)}")
+    groups = np.array([s.group for s in samples])
+    subjects = list(dict.fromkeys(groups)) if subjects is None else list(subjects)
+    unknown = sorted(set(subjects) - set(groups))
+    if unknown:
+        raise ValueError(f"subjects {unknown} have no clips among the samples")
+    if len(set(groups)) < 2:
+        raise ValueError("the probe is evaluated leave-one-subject-out: the samples need at least 2 subjects")
+    y = np.array([s.label for s in samples])
+    x = _shrink(probe_images(samples, size, num_frames, inputs=(input_name,))[input_name], grid)
+    indices, predictions = [], []
+    for subject in subjects:
+        held_out = groups == subject
+        model = probe_model(C).fit(x[~held_out], y[~held_out])
+        indices.append(np.flatnonzero(held_out))
+        predictions.append(model.predict(x[held_out]))
+    order = np.argsort(np.concatenate(indices), kind="stable")
+    return np.concatenate(indices)[order], np.concatenate(predictions)[order]
+
+
+def probe_images(samples: Sequence[Sample], size: int = PROBE_SIZE, num_frames: int = 16,
+                 inputs: Sequence[str] = PROBE_INPUTS) -> dict[str, np.ndarray]:
+    """Each probe input as (N, size, size) float32 grey levels: apex frame, apex minus onset, dynamic image
+    (only those named in ``inputs``: the dynamic image reads every clip whole)."""
+    rows: dict[str, list[np.ndarray]] = {name: [] for name in inputs}
     for s in samples:
-        onset = read_key_frame(s, "onset", size).astype(np.float32).mean(-1)
-        peak = read_key_frame(s, "apex", size).astype(np.float32).mean(-1)
-        dynamic = rank_pool(read_clip(s, num_frames=num_frames, size=size)).mean(-1)
-        for name, image in zip(PROBE_INPUTS, (peak, peak - onset, dynamic)):
-            rows[name].append(image)
+        if "apex frame" in rows or "onset-to-apex difference" in rows:
+            onset = read_key_frame(s, "onset", size).astype(np.float32).mean(-1)
+            peak = read_key_frame(s, "apex", size).astype(np.float32).mean(-1)
+            rows.get("apex frame", []).append(peak)
+            rows.get("onset-to-apex difference", []).append(peak - onset)
+        if "dynamic image" in rows:
+            rows["dynamic image"].append(rank_pool(read_clip(s, num_frames=num_frames, size=size)).mean(-1))
     return {name: np.array(values, np.float32) for name, values in rows.items()}
 
 
@@ -57,8 +109,8 @@ def _shrink(images: np.ndarray, grid: int) -> np.ndarray:
     return np.array([cv2.resize(im, (grid, grid), interpolation=cv2.INTER_AREA).ravel() for im in images])
 
 
-def pixel_baselines(samples: Sequence[Sample], size: int = 112, grid: int | Sequence[int] = 16,
-                    C: float | Sequence[float] = 0.1, classes: Sequence[str] | None = None,
+def pixel_baselines(samples: Sequence[Sample], size: int = PROBE_SIZE, grid: int | Sequence[int] = PROBE_GRID,
+                    C: float | Sequence[float] = PROBE_C, classes: Sequence[str] | None = None,
                     num_frames: int = 16, n_jobs: int | None = None):
     """LOSO macro F1, UAR and accuracy of a linear probe on apex pixels, onset-to-apex change and dynamic image.
 
@@ -76,11 +128,7 @@ def pixel_baselines(samples: Sequence[Sample], size: int = 112, grid: int | Sequ
     row (F1 and UAR of always answering one class are at most 1 / classes).
     """
     import pandas as pd
-    from sklearn.decomposition import PCA
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
 
     if len(samples) < 2:
         raise ValueError(f"pixel_baselines needs at least 2 samples, got {len(samples)}")
@@ -97,11 +145,7 @@ def pixel_baselines(samples: Sequence[Sample], size: int = 112, grid: int | Sequ
         for name in PROBE_INPUTS:
             x = _shrink(images[name], int(g))
             for c in strengths:
-                # PCA keeping every component is a rotation onto the training clips' span, where an L2-regularised
-                # logistic regression's weights lie anyway: the same model, fitted in far fewer dimensions
-                model = make_pipeline(StandardScaler(), PCA(),
-                                      LogisticRegression(C=c, max_iter=3000, class_weight="balanced"))
-                pred = cross_val_predict(model, x, y, groups=groups, cv=LeaveOneGroupOut(), n_jobs=n_jobs)
+                pred = cross_val_predict(probe_model(c), x, y, groups=groups, cv=LeaveOneGroupOut(), n_jobs=n_jobs)
                 m = compute_metrics(y, pred, classes)
                 rows.append({"input": name, "grid": int(g), "C": float(c), "macro F1": m["f1"], "UAR": m["uar"],
                              "accuracy": m["accuracy"]})

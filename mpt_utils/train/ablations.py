@@ -17,11 +17,14 @@ _NONE = Published(None, None)
 
 @dataclass(frozen=True)
 class AblationRow:
-    """One row: the paper's label, the :class:`~mpt_utils.config.TrainConfig` changes, the paper's result."""
+    """One row: the paper's label, the :class:`~mpt_utils.config.TrainConfig` changes, the paper's result; or,
+    with ``probe`` (one of :data:`~mpt_utils.data.PROBE_INPUTS`), a linear probe on that input instead of a model
+    (:func:`~mpt_utils.train.probe.run_probe`), on the same held-out subjects."""
 
     name: str
     changes: dict[str, Any] = field(default_factory=dict)
     published: Published = _NONE
+    probe: str | None = None
 
     @property
     def folder(self) -> str:
@@ -73,6 +76,15 @@ ABLATIONS: dict[str, Ablation] = {
     )),
     "num_prompts": Ablation("Fig. 5: number of motion prompts K (the paper plots K != 5 without numbers)", tuple(
         AblationRow(f"K={k}", {"num_prompts": k}, paper.NUM_PROMPTS.get(k, _NONE)) for k in (0, 1, 3, 5, 7)
+    )),
+    "baselines": Ablation("Ours: linear probes on pixels beside MPT and its parts (model rows: Table VI's figures)", (
+        AblationRow("probe: apex frame", probe="apex frame"),
+        AblationRow("probe: onset-to-apex difference", probe="onset-to-apex difference"),
+        AblationRow("probe: dynamic image", probe="dynamic image"),
+        _variant("head only", "head_only"),
+        _variant("motion prompts only", "motion_prompts_only"),
+        _variant("group adapter only", "group_adapter_only"),
+        _variant("MPT", "mpt"),
     )),
     "group_average": Ablation("Ours: the group adapter's token-average reading (no paper figures)", (
         AblationRow("per-token branches (default)", {"variant": "mpt"}),

@@ -543,7 +543,8 @@ def summary_markdown(metrics: dict[str, Any], config: TrainConfig) -> str:
         f"- pooled over {metrics['n']} held-out samples: accuracy {metrics['accuracy']:.4f}, "
         f"F1 (= UF1) {metrics['f1']:.4f}, UAR {metrics['uar']:.4f}",
         f"- per-fold means (not the paper's protocol): accuracy {metrics['per_fold_mean_accuracy']:.4f}, "
-        f"F1 {metrics['per_fold_mean_f1']:.4f}",
+        f"F1 {metrics['per_fold_mean_f1']:.4f}, UAR {metrics['per_fold_mean_uar']:.4f} (each over the classes a "
+        "fold's subject shows)",
         "",
         "| class | support | recall | F1 |",
         "|---|---|---|---|",
