@@ -23,15 +23,18 @@ This module only parses: :func:`mpt_utils.run.resolve_run` builds the run (as th
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
-from .data import CLASS_SCHEMES, DatasetError
+from .data import CLASS_SCHEMES, DatasetError, synthetic_params
 from .executors import ExecutorError, SlurmOptions, check_slurm, parse_devices, parse_extra, parse_time
 from .experiments import IncompleteError, collect, run_experiment, table_caveat
 from .model import PretrainedWeightsError
 from .profiles import PROFILES
 from .run import COMPOSITE_SOURCES, DATASETS, RunError, resolve_run
+from .runtime import DATA_ROOT_ENV
+from .sweep import AMPLITUDES, SEEDS, run_amplitude_sweep, sweep_verdict
 from .train import ABLATIONS, ConfigMismatchError
 
 #: How this command names each input in its messages (see :func:`mpt_utils.run.resolve_run`).
@@ -62,8 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheme", "--classes", dest="scheme", default=None, choices=sorted(CLASS_SCHEMES),
                    help="class scheme (default: the dataset's own; megc2019 for the composite)")
     p.add_argument("--out", type=Path, required=True, help="results folder (resumable)")
-    p.add_argument("--ablation", nargs="+", choices=sorted(ABLATIONS) + ["all"], default=None,
-                   help="run the paper's ablation tables instead of one run")
+    p.add_argument("--ablation", nargs="+", choices=sorted(ABLATIONS) + ["all", "amplitude"], default=None,
+                   help="run the paper's ablation tables instead of one run; amplitude: the amplitude sweep on "
+                   "synthetic sets it generates (alone; not part of all)")
+    p.add_argument("--amplitudes", nargs="+", type=float, default=None,
+                   help=f"amplitude sweep: expression amplitudes in pixels at 224 px (default {list(AMPLITUDES)})")
+    p.add_argument("--seeds", nargs="+", type=int, default=None,
+                   help=f"amplitude sweep: one generated set and training seed each (default {list(SEEDS)})")
     p.add_argument("--variant", default=None, help="model variant of a single run (see mpt_utils.model.VARIANTS)")
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default: the profile's)")
     p.add_argument("--max-folds", type=int, default=None, help="run only the first N folds")
@@ -131,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             print(collect(args.out))
             return 0
         executor, devices, slurm = _executor_options(args)
+        if args.ablation and "amplitude" in args.ablation:
+            return _amplitude_sweep(args, executor)
+        if args.amplitudes or args.seeds:
+            raise RunError("--amplitudes and --seeds belong to --ablation amplitude")
         run = resolve_run(
             args.profile, dataset=args.dataset, data_root=args.root, scheme=args.scheme, weights=args.weights,
             roots={name: getattr(args, f"root_{name}") for name in COMPOSITE_SOURCES},
@@ -151,6 +163,38 @@ def main(argv: list[str] | None = None) -> int:
         print(exc.tables)
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _amplitude_sweep(args: argparse.Namespace, executor: str) -> int:
+    """``--ablation amplitude``: synthetic sets only, checked before any data or pre-training work."""
+    if args.ablation != ["amplitude"]:
+        raise RunError("--ablation amplitude runs alone: start the other tables with their own command")
+    root = args.root or os.environ.get(DATA_ROOT_ENV)
+    composite = [name for name in COMPOSITE_SOURCES if getattr(args, f"root_{name}")]
+    real = root and Path(root).is_dir() and synthetic_params(Path(root)) is None
+    if args.dataset not in (None, "synthetic") or composite or real:
+        given = args.dataset or ("megc2019" if composite else f"the dataset in {root}")
+        raise RunError(f"the amplitude sweep needs synthetic data, where the expression's amplitude can be set; got "
+                       f"{given}. It generates its own sets under --out (leave out --dataset, --root and "
+                       f"${DATA_ROOT_ENV})")
+    if args.root:
+        raise RunError("the amplitude sweep generates its own synthetic sets under --out: leave out --root")
+    if executor != "inprocess":
+        raise RunError("the amplitude sweep runs in this process (its rows are small CPU runs): leave out --executor")
+    if args.seed is not None or args.variant is not None:
+        raise RunError("the amplitude sweep sets each run's seed (--seeds) and variant (its rows): leave out "
+                       "--seed and --variant")
+    given = {k: v for k, v in [("amplitudes", args.amplitudes), ("seeds", args.seeds), ("epochs", args.epochs)] if v}
+    table = run_amplitude_sweep(
+        args.out, args.profile, cache_dir=args.cache_dir, progress=not args.quiet, **given,
+        weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS,
+        max_folds=args.max_folds, alpha=args.alpha, fs=args.fs, lambda_c=args.lambda_c,
+        skip_finest=args.skip_finest, color=args.color, chroma_attenuation=args.chroma_attenuation,
+        device=args.device, precision=args.precision,
+    )
+    print((args.out / "amplitude.md").read_text())
+    print("\n".join(sweep_verdict(table)))
     return 0
 
 
