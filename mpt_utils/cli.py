@@ -31,6 +31,7 @@ from .data import CLASS_SCHEMES, DatasetError, synthetic_params
 from .executors import ExecutorError, SlurmOptions, check_slurm, parse_devices, parse_extra, parse_time
 from .experiments import IncompleteError, collect, run_experiment, table_caveat
 from .model import PretrainedWeightsError
+from .motion import DYNAMIC_SCALINGS
 from .profiles import PROFILES
 from .run import COMPOSITE_SOURCES, DATASETS, RunError, resolve_run
 from .runtime import DATA_ROOT_ENV
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="magnification colour space (default: rgb); yiq allows --chroma-attenuation")
     p.add_argument("--chroma-attenuation", type=float, default=None,
                    help="with --color yiq: chroma amplified this many times less than luma (default: 1)")
+    p.add_argument("--dynamic-scaling", choices=list(DYNAMIC_SCALINGS), default=None,
+                   help="how a dynamic image becomes the model's input (default: minmax; notebook 02)")
     p.add_argument("--weights", default=None, help="local checkpoint of the profile's backbone")
     p.add_argument("--no-pretrained", action="store_true",
                    help="random backbone (with --profile paper: a timing run, labelled as such everywhere)")
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             pretrained=False if args.no_pretrained else None, flags=FLAGS, progress=not args.quiet,
             variant=args.variant, epochs=args.epochs, max_folds=args.max_folds, alpha=args.alpha, fs=args.fs,
             lambda_c=args.lambda_c, skip_finest=args.skip_finest, color=args.color,
-            chroma_attenuation=args.chroma_attenuation,
+            chroma_attenuation=args.chroma_attenuation, dynamic_scaling=args.dynamic_scaling,
             device=args.device, precision=args.precision, seed=args.seed,
         )
         print(table_caveat(run))
@@ -191,7 +194,7 @@ def _amplitude_sweep(args: argparse.Namespace, executor: str) -> int:
         weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS,
         max_folds=args.max_folds, alpha=args.alpha, fs=args.fs, lambda_c=args.lambda_c,
         skip_finest=args.skip_finest, color=args.color, chroma_attenuation=args.chroma_attenuation,
-        device=args.device, precision=args.precision,
+        dynamic_scaling=args.dynamic_scaling, device=args.device, precision=args.precision,
     )
     print((args.out / "amplitude.md").read_text())
     print("\n".join(sweep_verdict(table)))

@@ -38,6 +38,9 @@ class TrainConfig:
         (see ``magnify``): a spatial cut-off in pixels that lowers alpha on fine levels (None: off), the finest
         level left unamplified, amplification in YIQ with chroma amplified ``chroma_attenuation`` times less.
         The paper states none of them, so all are off by default.
+    dynamic_scaling: how a dynamic image becomes the model's [0, 1] input (see ``scale_dynamic_image``):
+        ``"minmax"`` per image (the usual choice; the paper does not say) or ``"zero_centred"``
+        (``d / (2 max|d|) + 0.5``: no change stays mid-grey in every clip). Notebook 02 measures both.
     epochs: fixed number of epochs per fold, chosen in advance (never by the test subject).
     batch_size, lr, weight_decay: Adam (section IV-A: 16, 3e-4; no weight decay).
     class_weights: ``"none"`` (the paper's plain cross-entropy, eq. 17) or ``"balanced"``: each class weighted
@@ -75,6 +78,7 @@ class TrainConfig:
     skip_finest: bool = False
     color: str = "rgb"
     chroma_attenuation: float = 1.0
+    dynamic_scaling: str = "minmax"
     epochs: int = 20
     batch_size: int = 16
     lr: float = 3e-4

@@ -170,7 +170,8 @@ def _warm_cache(run: Run, rows: Sequence[Row], cache_dir, progress: bool) -> Non
     """Preprocess every clip once here, for every preprocessing the rows use, so workers only read the cache."""
     seen = set()
     for row in rows:
-        key = (row.config.image_size, row.config.num_frames, tuple(sorted(row.config.magnify_kwargs().items())))
+        key = (row.config.image_size, row.config.num_frames, tuple(sorted(row.config.magnify_kwargs().items())),
+               row.config.dynamic_scaling)
         if key not in seen:
             seen.add(key)
             prepare_inputs(run.samples, row.config, cache_dir, progress=progress)

@@ -72,15 +72,31 @@ def rank_pool(frames: np.ndarray) -> np.ndarray:
     return np.einsum("t,...thwc->...hwc", weights, change)
 
 
-def scale_dynamic_image(d: np.ndarray) -> np.ndarray:
-    """Min-max scale a dynamic image to [0, 1] per image: the model's input scaling.
+#: The ways :func:`scale_dynamic_image` maps a dynamic image to [0, 1].
+DYNAMIC_SCALINGS = ("minmax", "zero_centred")
 
-    ``d``: ``(H, W, C)`` or ``(N, H, W, C)``. A constant image (a static clip, ``T = 1``) has no
-    range to divide by and maps to 0.5 everywhere. The model then normalises the result with the
-    backbone's mean and std.
+
+def scale_dynamic_image(d: np.ndarray, method: str = PAPER.dynamic_scaling) -> np.ndarray:
+    """Scale a dynamic image to [0, 1] per image: the model's input scaling.
+
+    ``d``: ``(H, W, C)`` or ``(N, H, W, C)``. ``method``:
+
+    - ``"minmax"``: ``(d - min d) / (max d - min d)``. The full range is always used, but "no change" (d = 0)
+      lands at a different grey level in every clip, and one extreme pixel sets the scale of all the others.
+    - ``"zero_centred"``: ``d / (2 max|d|) + 0.5``. No change is mid-grey (0.5) in every clip, and the sign of the
+      change is kept; one extreme pixel still sets the scale.
+
+    A constant image (a static clip, ``T = 1``) has no range to divide by and maps to 0.5 everywhere. The model
+    then normalises the result with the backbone's mean and std.
     """
+    if method not in DYNAMIC_SCALINGS:
+        raise ValueError(f"unknown dynamic-image scaling {method!r}; choose one of {list(DYNAMIC_SCALINGS)}")
     d = np.asarray(d, dtype=np.float32)
     axes = tuple(range(d.ndim - 3, d.ndim))
+    if method == "zero_centred":
+        peak = np.abs(d).max(axis=axes, keepdims=True)
+        flat = peak <= 1e-12
+        return np.where(flat, np.float32(0.5), d / np.where(flat, 1.0, 2 * peak) + 0.5).astype(np.float32)
     lo = d.min(axis=axes, keepdims=True)
     span = d.max(axis=axes, keepdims=True) - lo
     flat = span <= 1e-12 * np.maximum(1.0, np.abs(lo))

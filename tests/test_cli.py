@@ -79,6 +79,12 @@ def test_the_magnification_options_reach_the_run_and_its_inputs(tmp_path):
     assert not (a.magnified == b.magnified).all() and (a.dynamic == b.dynamic).all()
     with pytest.raises(SystemExit):  # argparse names the choices
         main(["--profile", "ci", "--out", str(tmp_path / "bad"), *FAST, "--color", "hsv"])
+    # the dynamic image's scaling reaches the inputs and keys the cache; the magnified clips stay the same
+    centred = tmp_path / "centred"
+    assert main(["--profile", "ci", "--out", str(centred), *FAST, "--dynamic-scaling", "zero_centred"]) == 0
+    c = prepare_inputs(samples, load_run_config(centred), progress=False)
+    assert load_run_config(centred).dynamic_scaling == "zero_centred" and (c.magnified == a.magnified).all()
+    assert not (c.dynamic == a.dynamic).all() and float(c.dynamic.min()) >= 0 and float(c.dynamic.max()) <= 1
 
 
 def test_the_megc2019_composite_pools_three_datasets_and_scores_each(tmp_path):

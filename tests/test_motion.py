@@ -78,6 +78,22 @@ def test_dynamic_image_scaling_and_constant_images():
     assert shown.dtype == np.uint8 and np.all(shown == 128)
 
 
+def test_zero_centred_scaling_keeps_no_change_at_mid_grey_in_every_clip():
+    d = np.zeros((2, 4, 4, 3), np.float32)
+    d[0, 0, 0] = 4.0  # clip 0: one pixel brightens strongly, one darkens a little
+    d[0, 1, 1] = -1.0
+    d[1, 2, 2] = -3.0  # clip 1: one pixel darkens
+    centred, minmax = scale_dynamic_image(d, "zero_centred"), scale_dynamic_image(d, "minmax")
+    unchanged = d == 0
+    assert np.all(centred[unchanged] == 0.5)  # the same grey in both clips
+    assert minmax[0][unchanged[0]].max() == pytest.approx(0.2) and minmax[1][unchanged[1]].min() == 1.0  # not so
+    assert centred[0, 0, 0, 0] == 1.0 and centred[0, 1, 1, 0] == pytest.approx(0.375)  # sign and ratio kept
+    assert centred[1, 2, 2, 0] == 0.0 and 0 <= centred.min() and centred.max() <= 1
+    assert np.all(scale_dynamic_image(np.zeros((5, 5, 3)), "zero_centred") == 0.5)
+    with pytest.raises(ValueError, match="unknown dynamic-image scaling"):
+        scale_dynamic_image(d, "zscore")
+
+
 # --- the filter ----------------------------------------------------------------------------------
 
 def test_filter_matrix_equals_sosfilt_started_in_steady_state():

@@ -56,11 +56,12 @@ class ModelInputs:
 
 def motion_inputs(sample: Sample, config: TrainConfig, cache: ArrayCache | None = None) -> dict[str, np.ndarray]:
     """Dynamic image ``(S, S, 3)`` float32 in [0, 1] and magnified clip ``(T, S, S, 3)`` uint8."""
-    params = {"what": "motion", "T": config.num_frames, "size": config.image_size, **config.magnify_kwargs()}
+    params = {"what": "motion", "T": config.num_frames, "size": config.image_size, **config.magnify_kwargs(),
+              "scaling": config.dynamic_scaling}
 
     def compute() -> dict[str, np.ndarray]:
         clip = read_clip(sample, config.num_frames, config.image_size, cache=cache)
-        dynamic = scale_dynamic_image(rank_pool(clip))
+        dynamic = scale_dynamic_image(rank_pool(clip), config.dynamic_scaling)
         if config.alpha == 0 or config.num_frames < 2:
             magnified = clip
         else:
