@@ -21,22 +21,8 @@ import time
 import warnings
 from pathlib import Path
 
-import cv2
-import numpy as np
-import pandas as pd
-
-from mpt_utils.data import load_dataset, make_synthetic, probe_model, read_clip
-from mpt_utils.metrics import compute_metrics
-from mpt_utils.motion import DYNAMIC_SCALINGS, rank_pool, scale_dynamic_image
+from mpt_utils.data import dynamic_scaling_table, load_dataset, make_synthetic
 from mpt_utils.profiles import get_profile
-
-
-def probe_f1(images: np.ndarray, labels: np.ndarray, groups: np.ndarray, grid: int, classes: list[str]) -> float:
-    from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
-
-    x = np.array([cv2.resize(im, (grid, grid), interpolation=cv2.INTER_AREA).ravel() for im in images])
-    pred = cross_val_predict(probe_model(), x, labels, groups=groups, cv=LeaveOneGroupOut())
-    return compute_metrics(labels, pred, classes)["f1"]
 
 
 def main() -> None:
@@ -55,35 +41,23 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             samples = load_dataset("synthetic", root)
-        labels = np.array([s.label for s in samples])
-        groups = np.array([s.group for s in samples])
-        classes = sorted(set(labels))
         start = time.perf_counter()
-        pooled = [rank_pool(read_clip(s, config.num_frames, config.image_size)) for s in samples]
-        rows = []
-        for method in DYNAMIC_SCALINGS:
-            scaled = [scale_dynamic_image(d, method) for d in pooled]
-            # where d = 0 lands: min-max scales each image as a whole, so at -min / (max - min); zero-centred at 0.5
-            zero = [float(-d.min() / (d.max() - d.min())) if method == "minmax" else 0.5 for d in pooled]
-            grey = np.array([im.mean(-1) for im in scaled])
-            rows.append({"scaling": method, "no-change grey: mean": np.mean(zero), "no-change grey: std": np.std(zero),
-                         "probe F1 (grid 16)": probe_f1(grey, labels, groups, 16, classes),
-                         "probe F1 (grid 32)": probe_f1(grey, labels, groups, 32, classes)})
-        print(f"{len(samples)} clips, {args.subjects} subjects, seed {args.seed}; read and pooled in "
-              f"{time.perf_counter() - start:.0f} s; chance F1 {1 / len(classes):.2f}")
+        table = dynamic_scaling_table(samples, config.image_size, config.num_frames)
+        print(f"{len(samples)} clips, {args.subjects} subjects, seed {args.seed}: measured in "
+              f"{time.perf_counter() - start:.0f} s; chance F1 {1 / len(set(s.label for s in samples)):.2f}")
         if args.train:
             from mpt_utils.run import resolve_run
             from mpt_utils.train import run_loso
 
-            for row in rows:
+            for method in table.index:
                 run = resolve_run("quick", dataset="synthetic", data_root=root, progress=False,
-                                  dynamic_scaling=row["scaling"])
+                                  dynamic_scaling=method)
                 run.prepare_backbone(progress=False)
                 start = time.perf_counter()
-                m = run_loso(run.samples, run.config, base / f"runs-{row['scaling']}", progress=False).metrics
-                row.update({"quick MPT F1": m["f1"], "quick MPT UAR": m["uar"],
-                            "train s": time.perf_counter() - start})
-        print(pd.DataFrame(rows).set_index("scaling").round(3).to_string())
+                m = run_loso(run.samples, run.config, base / f"runs-{method}", progress=False).metrics
+                table.loc[method, ["quick MPT F1", "quick MPT UAR", "train s"]] = [
+                    m["f1"], m["uar"], time.perf_counter() - start]
+        print(table.round(3).to_string())
 
 
 if __name__ == "__main__":

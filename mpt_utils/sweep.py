@@ -26,6 +26,7 @@ from typing import Any
 from .data import make_synthetic
 from .io import atomic_write, atomic_write_text
 from .metrics import chance_level
+from .profiles import Profile
 from .run import Run, resolve_run
 from .train import AblationRow, run_loso
 from .train.probe import run_probe
@@ -51,6 +52,13 @@ SWEEP_ROWS: tuple[AblationRow, ...] = (
 )
 
 
+def sweep_size(profile: Profile) -> tuple[int, int]:
+    """Subjects and clips per set for a reduced sweep with ``profile``: :data:`SWEEP_SUBJECTS` and
+    :data:`SWEEP_CLIPS`, no more than the profile's own synthetic set (the ci profile: 4 subjects, 24 clips)."""
+    return (min(SWEEP_SUBJECTS, profile.synthetic_subjects),
+            min(SWEEP_CLIPS, profile.synthetic_clips or SWEEP_CLIPS))
+
+
 def sweep_set(out: str | Path, amplitude: float, seed: int, subjects: int = SWEEP_SUBJECTS,
               clips: int = SWEEP_CLIPS, progress: bool = True) -> Path:
     """The synthetic set of one amplitude and seed under ``out/data`` (generated once, then reused)."""
@@ -61,7 +69,7 @@ def sweep_set(out: str | Path, amplitude: float, seed: int, subjects: int = SWEE
 
 def run_amplitude_sweep(
     out: str | Path,
-    profile: str = "quick",
+    profile: str | Profile = "quick",
     amplitudes: Sequence[float] = AMPLITUDES,
     seeds: Sequence[int] = SEEDS,
     rows: Sequence[AblationRow] = SWEEP_ROWS,
@@ -119,7 +127,7 @@ def run_amplitude_sweep(
     return table
 
 
-def _set_run(out: Path, profile: str, amplitude: float, seed: int, subjects: int, clips: int, epochs: int | None,
+def _set_run(out: Path, profile: str | Profile, amplitude: float, seed: int, subjects: int, clips: int, epochs: int | None,
              progress: bool, overrides: dict[str, Any]) -> Run:
     root = sweep_set(out, amplitude, seed, subjects, clips, progress=False)
     settings = {**overrides, "seed": seed} | ({"epochs": epochs} if epochs is not None else {})

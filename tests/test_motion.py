@@ -94,6 +94,17 @@ def test_zero_centred_scaling_keeps_no_change_at_mid_grey_in_every_clip():
         scale_dynamic_image(d, "zscore")
 
 
+def test_the_scaling_table_measures_both_scalings(tiny_samples):
+    from mpt_utils.data import dynamic_scaling_table
+
+    table = dynamic_scaling_table(tiny_samples, size=32, num_frames=8, grids=(4,))
+    assert list(table.index) == ["minmax", "zero_centred"]
+    assert table.loc["zero_centred", "no-change grey: mean"] == 0.5
+    assert table.loc["zero_centred", "no-change grey: std"] == 0.0
+    assert table.loc["minmax", "no-change grey: std"] > 0  # min-max moves "no change" from clip to clip
+    assert table["probe F1 (grid 4)"].between(0, 1).all()
+
+
 # --- the filter ----------------------------------------------------------------------------------
 
 def test_filter_matrix_equals_sosfilt_started_in_steady_state():

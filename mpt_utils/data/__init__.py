@@ -14,6 +14,7 @@ A run (profile, data, class scheme, backbone) is put together by :func:`mpt_util
 from .checks import (
     MAGNIFICATION_SETTINGS,
     PROBE_INPUTS,
+    dynamic_scaling_table,
     magnification_table,
     pixel_baselines,
     probe_model,
@@ -95,6 +96,7 @@ __all__ = [
     "load_samm",
     "load_smic",
     "loso_splits",
+    "dynamic_scaling_table",
     "magnification_table",
     "make_synthetic",
     "pixel_baselines",

@@ -164,6 +164,40 @@ def probe_ranges(table) -> pd.DataFrame:  # noqa: F821  (pandas is imported lazi
     return scores.groupby(level=0, sort=False).agg(["min", "max"])
 
 
+def dynamic_scaling_table(samples: Sequence[Sample], size: int = PROBE_SIZE, num_frames: int = 16,
+                          grids: Sequence[int] = (PROBE_GRID, 32), classes: Sequence[str] | None = None):
+    """Each way of scaling a dynamic image to [0, 1] (:data:`~mpt_utils.motion.DYNAMIC_SCALINGS`), measured.
+
+    Every clip is read at ``size`` pixels and ``num_frames`` frames, rank-pooled and scaled. Returns a pandas table,
+    one row per scaling: where "no change" (d = 0) lands, as the mean and spread (std) of its grey level over the
+    clips (min-max puts it at ``-min / (max - min)`` of each image; zero-centred at 0.5), and the LOSO macro F1
+    of the linear probe (:func:`probe_model`) on the scaled images' grey levels at each grid of ``grids``.
+    """
+    import pandas as pd
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+
+    from ..motion import DYNAMIC_SCALINGS, scale_dynamic_image
+
+    y = np.array([s.label for s in samples])
+    groups = np.array([s.group for s in samples])
+    if len(set(groups)) < 2:
+        raise ValueError("the probe is evaluated leave-one-subject-out: the samples need at least 2 subjects")
+    classes = list(classes) if classes is not None else sorted(set(y))
+    pooled = [rank_pool(read_clip(s, num_frames=num_frames, size=size)) for s in samples]
+    rows = []
+    for method in DYNAMIC_SCALINGS:
+        grey = np.array([scale_dynamic_image(d, method).mean(-1) for d in pooled])
+        zero = [float(-d.min() / (d.max() - d.min())) if method == "minmax" and d.max() > d.min() else 0.5
+                for d in pooled]
+        row = {"scaling": method, "no-change grey: mean": float(np.mean(zero)),
+               "no-change grey: std": float(np.std(zero))}
+        for g in grids:
+            pred = cross_val_predict(probe_model(), _shrink(grey, int(g)), y, groups=groups, cv=LeaveOneGroupOut())
+            row[f"probe F1 (grid {g})"] = compute_metrics(y, pred, classes)["f1"]
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("scaling")
+
+
 def magnification_table(samples: Sequence[Sample], clean_samples: Sequence[Sample],
                         settings: Mapping[str, Mapping[str, Any]], size: int = 112, num_frames: int = 16,
                         progress: bool = True):
