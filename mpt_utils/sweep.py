@@ -127,8 +127,8 @@ def run_amplitude_sweep(
     return table
 
 
-def _set_run(out: Path, profile: str | Profile, amplitude: float, seed: int, subjects: int, clips: int, epochs: int | None,
-             progress: bool, overrides: dict[str, Any]) -> Run:
+def _set_run(out: Path, profile: str | Profile, amplitude: float, seed: int, subjects: int, clips: int,
+             epochs: int | None, progress: bool, overrides: dict[str, Any]) -> Run:
     root = sweep_set(out, amplitude, seed, subjects, clips, progress=False)
     settings = {**overrides, "seed": seed} | ({"epochs": epochs} if epochs is not None else {})
     run = resolve_run(profile, dataset="synthetic", data_root=root, progress=progress, **settings)

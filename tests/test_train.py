@@ -361,3 +361,22 @@ def test_the_paper_profile_runs_end_to_end_on_the_cpu_at_toy_size(tmp_path):
     for name in ("table.md", "summary.md"):
         assert "RANDOM weights: a timing run, not the paper's experiment" in (out / name).read_text()
     assert "synthetic data" in (out / "table.md").read_text()
+
+
+def test_the_frozen_feature_probe_reads_a_head_only_runs_features_under_loso(tiny_samples, tmp_path):
+    from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
+
+    from mpt_utils.data import probe_model
+    from mpt_utils.train import frozen_feature_probe
+
+    result = run_loso(tiny_samples, TINY.replace(variant="head_only", epochs=1), tmp_path / "head", progress=False)
+    p = result.predictions
+    # the frozen backbone's features do not depend on the fold: a clip's feature is the same from any fold model
+    m = frozen_feature_probe(result)
+    expected = cross_val_predict(probe_model(), result.features, p["label"], groups=p["subject"],
+                                 cv=LeaveOneGroupOut())
+    assert m["f1"] == pytest.approx(compute_metrics(p["label"], expected, result.config.classes)["f1"])
+    assert m["n"] == len(p) and "per_fold_mean_uar" in m
+    mpt = run_loso(tiny_samples, TINY.replace(epochs=1), tmp_path / "mpt", progress=False)
+    with pytest.raises(ValueError, match="only a head-only run"):
+        frozen_feature_probe(mpt)

@@ -37,6 +37,7 @@ from .pretrain import (
     pretraining_report,
     synthetic_checkpoint,
 )
+from .probe import frozen_feature_probe, load_probe, probe_done, run_probe
 
 __all__ = [
     "ABLATIONS",
@@ -60,7 +61,9 @@ __all__ = [
     "fold_dir_name",
     "fold_done",
     "folds_to_run",
+    "frozen_feature_probe",
     "learning_rate",
+    "load_probe",
     "load_result",
     "load_run_config",
     "mean_interval",
@@ -70,8 +73,10 @@ __all__ = [
     "pretrain_backbone",
     "pretraining_report",
     "prepare_inputs",
+    "probe_done",
     "resolve_classes",
     "run_loso",
+    "run_probe",
     "run_task",
     "synthetic_checkpoint",
     "train_fold",

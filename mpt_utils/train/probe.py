@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrainConfig
-from ..data import PROBE_INPUTS, Sample, probe_predictions
+from ..data import PROBE_INPUTS, Sample, probe_model, probe_predictions
 from ..data.checks import PROBE_C, PROBE_GRID, PROBE_SIZE
 from ..io import atomic_write, atomic_write_json, atomic_write_text
 from ..metrics import compute_metrics
@@ -102,3 +102,27 @@ def _result(samples: Sequence[Sample], config: TrainConfig, out_dir: Path, predi
                           for subject, part in predictions.groupby("subject", sort=False)])
     no_features = np.zeros((len(predictions), 0), np.float32)  # a probe has no learnt features to show
     return LOSOResult(metrics, predictions, folds, no_features, config, out_dir, bool(metrics["complete"]))
+
+
+def frozen_feature_probe(result: LOSOResult, C: float = PROBE_C) -> dict:
+    """The linear probe on the frozen backbone's own features: does the backbone see what the pixel probe sees?
+
+    ``result``: a finished head-only LOSO run (:func:`~mpt_utils.train.run_loso` with ``variant="head_only"``).
+    Its held-out CLS features come from the frozen backbone alone (only the head is trained, after them), so they
+    are the same whichever fold computed them; :func:`~mpt_utils.data.probe_model` reads them under the same
+    leave-one-subject-out folds. Another variant's features change with each fold's tuned prompts and adapters,
+    and are refused. Returns :func:`~mpt_utils.metrics.compute_metrics` of the pooled predictions.
+    """
+    if result.config.variant != "head_only":
+        raise ValueError(f"only a head-only run's features are the frozen backbone's; got a {result.config.variant!r} "
+                         "run, whose features change with each fold's tuned parts")
+    p = result.predictions
+    groups, labels = p["subject"].to_numpy(), p["label"].to_numpy()
+    predicted = np.empty(len(p), dtype=object)
+    for subject in dict.fromkeys(groups):
+        held_out = groups == subject
+        if held_out.all():
+            raise ValueError("the probe needs at least 2 subjects' held-out features")
+        model = probe_model(C).fit(result.features[~held_out], labels[~held_out])
+        predicted[held_out] = model.predict(result.features[held_out])
+    return compute_metrics(labels, predicted, list(result.config.classes), groups=groups)
