@@ -27,7 +27,7 @@ from .executors import SlurmOptions, Task, run_local, submit_slurm, wait
 from .io import atomic_write, atomic_write_json, atomic_write_text
 from .metrics import bootstrap_interval, chance_level
 from .model import require_hub_weights
-from .plotting import rows_figure
+from .plotting import rows_figure, write_png
 from .run import COMPOSITE, Run, run_from_spec
 from .train import ABLATIONS, LOSOResult, collect_results, fold_done, folds_to_run, open_run, prepare_inputs, run_loso
 from .train.probe import load_probe, probe_done, run_probe
@@ -237,11 +237,8 @@ def write_tables(run: Run, out: Path, tables: dict[str, list[Row]]) -> str:
         else:
             report.append(write_table(lines, out / name, ABLATIONS[name].title, caveat))
             if results:
-                import matplotlib.pyplot as plt
-
-                fig = results_figure(results, run, f"{ABLATIONS[name].title}. {run.caption}", row_kinds(rows))
-                atomic_write(out / f"{name}.png", lambda p, fig=fig: fig.savefig(p, format="png", dpi=120))
-                plt.close(fig)
+                write_png(results_figure(results, run, f"{ABLATIONS[name].title}. {run.caption}", row_kinds(rows)),
+                          out / f"{name}.png")
     text = "\n".join(report)
     if "table" not in tables:
         atomic_write_text(out / "tables.md", text)

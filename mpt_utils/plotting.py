@@ -122,6 +122,17 @@ def per_class_bars(per_class: dict[str, dict[str, float]], others: dict[str, dic
     return fig
 
 
+def write_png(fig, path) -> None:
+    """Save ``fig`` as a PNG at ``path`` atomically (a half-written file never appears) and close it: for figures
+    made outside a notebook (the command line's tables, the amplitude sweep)."""
+    import matplotlib.pyplot as plt
+
+    from .io import atomic_write
+
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=120))
+    plt.close(fig)
+
+
 def rows_figure(scores: dict[str, tuple[float, float, float]], chance: float, title: str = "",
                 kinds: dict[str, str] | None = None, xlabel: str = "pooled macro F1 (LOSO)"):
     """One horizontal bar per row of a results table: its score and an interval (e.g. 90 % over subjects).

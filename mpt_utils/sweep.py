@@ -26,6 +26,7 @@ from typing import Any
 from .data import make_synthetic
 from .io import atomic_write, atomic_write_text
 from .metrics import chance_level
+from .plotting import write_png
 from .profiles import Profile
 from .run import Run, resolve_run
 from .train import AblationRow, run_loso
@@ -119,11 +120,7 @@ def run_amplitude_sweep(
              f"{len(seeds)} seed(s). {caption}")
     atomic_write(out / "amplitude.csv", lambda p: table.to_csv(p, index=False))
     atomic_write_text(out / "amplitude.md", sweep_markdown(table, chance, title))
-    import matplotlib.pyplot as plt
-
-    fig = sweep_figure(table, chance, title)
-    atomic_write(out / "amplitude.png", lambda p: fig.savefig(p, format="png", dpi=120))
-    plt.close(fig)
+    write_png(sweep_figure(table, chance, title), out / "amplitude.png")
     return table
 
 

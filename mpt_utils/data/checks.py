@@ -78,9 +78,19 @@ def probe_predictions(samples: Sequence[Sample], input_name: str, subjects: Sequ
         raise ValueError("the probe is evaluated leave-one-subject-out: the samples need at least 2 subjects")
     y = np.array([s.label for s in samples])
     x = _shrink(probe_images(samples, size, num_frames, inputs=(input_name,))[input_name], grid)
+    return loso_probe(x, y, groups, subjects, C)
+
+
+def loso_probe(x: np.ndarray, y: np.ndarray, groups: np.ndarray, subjects: Sequence[str],
+               C: float = PROBE_C) -> tuple[np.ndarray, np.ndarray]:
+    """The probe's leave-one-subject-out loop on features ``x`` ``(N, D)``: each subject of ``subjects`` predicted
+    by a :func:`probe_model` fitted on every other subject's rows. Returns ``(indices, predicted labels)`` of the
+    held-out rows, in row order."""
     indices, predictions = [], []
     for subject in subjects:
         held_out = groups == subject
+        if held_out.all():
+            raise ValueError("the probe is evaluated leave-one-subject-out: it needs at least 2 subjects")
         model = probe_model(C).fit(x[~held_out], y[~held_out])
         indices.append(np.flatnonzero(held_out))
         predictions.append(model.predict(x[held_out]))

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import TrainConfig
-from ..data import PROBE_INPUTS, Sample, probe_model, probe_predictions
-from ..data.checks import PROBE_C, PROBE_GRID, PROBE_SIZE
+from ..data import PROBE_INPUTS, Sample, probe_predictions
+from ..data.checks import PROBE_C, PROBE_GRID, PROBE_SIZE, loso_probe
 from ..io import atomic_write, atomic_write_json, atomic_write_text
 from ..metrics import compute_metrics
 from .loso import LOSOResult, folds_to_run, open_run, summary_markdown
@@ -118,11 +118,5 @@ def frozen_feature_probe(result: LOSOResult, C: float = PROBE_C) -> dict:
                          "run, whose features change with each fold's tuned parts")
     p = result.predictions
     groups, labels = p["subject"].to_numpy(), p["label"].to_numpy()
-    predicted = np.empty(len(p), dtype=object)
-    for subject in dict.fromkeys(groups):
-        held_out = groups == subject
-        if held_out.all():
-            raise ValueError("the probe needs at least 2 subjects' held-out features")
-        model = probe_model(C).fit(result.features[~held_out], labels[~held_out])
-        predicted[held_out] = model.predict(result.features[held_out])
+    _, predicted = loso_probe(result.features, labels, groups, list(dict.fromkeys(groups)), C)  # every row, in order
     return compute_metrics(labels, predicted, list(result.config.classes), groups=groups)
