@@ -113,7 +113,7 @@ LAYERS = [
     {"model"},
     {"train"},
     {"run"},
-    {"experiments", "executors", "analysis", "plotting"},
+    {"experiments", "executors", "analysis", "plotting", "sweep"},
     {"cli", "session"},
     {"notebooks"},
 ]
