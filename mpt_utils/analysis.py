@@ -74,26 +74,35 @@ def tsne(features: np.ndarray, seed: int = 0, perplexity: float | None = None) -
 
 def plot_tsne(embedding: np.ndarray, labels: Sequence[str], classes: Sequence[str],
               markers: Sequence[str] | None = None, ax=None, title: str = ""):
-    """Scatter an embedding coloured by class; ``markers`` (e.g. the fold) picks the marker shape."""
+    """Scatter an embedding ``(N, 2)`` coloured by class; ``markers`` (e.g. each clip's subject) picks the marker
+    shape. Legends: one entry per class that has points (its colour), and with ``markers`` one per marker value
+    (its shape, in grey), so every encoding is explained. Returns ``ax``."""
     import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
 
     ax = ax or plt.gca()
     labels = np.asarray(labels)
+    groups = np.asarray(markers) if markers is not None else np.full(len(labels), "")
     shapes = "o^sDvP*Xh<>p"
-    marker_of = {m: shapes[i % len(shapes)] for i, m in enumerate(sorted(set(markers)))} if markers is not None else {}
-    colours = plt.get_cmap("tab10")
-    for ci, cls in enumerate(classes):
-        for m in (sorted(marker_of) if markers is not None else [None]):
-            mask = labels == cls
-            if m is not None:
-                mask &= np.asarray(markers) == m
+    marker_of = {m: shapes[i % len(shapes)] for i, m in enumerate(sorted(set(groups)))}
+    colour_of = {cls: plt.get_cmap("tab10")(i % 10) for i, cls in enumerate(classes)}
+    for cls in classes:
+        for m, shape in marker_of.items():
+            mask = (labels == cls) & (groups == m)
             if mask.any():
-                ax.scatter(*embedding[mask].T, s=18, color=colours(ci), marker=marker_of.get(m, "o"),
-                           label=cls if m in (None, sorted(marker_of)[0]) else None, alpha=0.8)
+                ax.scatter(*embedding[mask].T, s=18, color=colour_of[cls], marker=shape, alpha=0.8)
     ax.set_title(title, fontsize=9)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.legend(fontsize=7, loc="best")
+    present = [cls for cls in classes if (labels == cls).any()]
+    class_legend = ax.legend([Line2D([], [], ls="", marker="o", color=colour_of[c]) for c in present], present,
+                             title="class", fontsize=7, title_fontsize=7, loc="upper left",
+                             bbox_to_anchor=(1.0, 1.0))
+    if markers is not None:
+        ax.add_artist(class_legend)
+        ax.legend([Line2D([], [], ls="", marker=shape, color="0.4") for shape in marker_of.values()],
+                  list(marker_of), title="subject", fontsize=6, title_fontsize=7, loc="lower left",
+                  bbox_to_anchor=(1.0, 0.0), ncol=2 if len(marker_of) > 6 else 1)
     return ax
 
 
@@ -166,6 +175,10 @@ def normalise_maps(cam: torch.Tensor) -> torch.Tensor:
     return (cam - lo) / span
 
 
+#: The colour map :func:`overlay` draws Grad-CAM maps with (0: no evidence, 1: the map's maximum).
+CAM_COLORMAP = "jet"
+
+
 def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarray:
     """Blend a map ``(H, W)`` in [0, 1] over an RGB image ``(H, W, 3)``; returns uint8."""
     import matplotlib
@@ -173,7 +186,7 @@ def overlay(image: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.ndarr
     image = np.asarray(image)
     if image.dtype != np.uint8:
         image = np.clip(np.asarray(image) * 255.0, 0, 255).astype(np.uint8)
-    heat = (matplotlib.colormaps["jet"](np.clip(cam, 0, 1))[..., :3] * 255).astype(np.float32)
+    heat = (matplotlib.colormaps[CAM_COLORMAP](np.clip(cam, 0, 1))[..., :3] * 255).astype(np.float32)
     return np.clip((1 - alpha) * image.astype(np.float32) + alpha * heat, 0, 255).astype(np.uint8)
 
 
@@ -253,9 +266,9 @@ def score_cams(
     :func:`~mpt_utils.metrics.mean_interval` leave NaN out; report how many maps were flat.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
 
     from .data import load_ground_truth
+    from .runtime import progress_bar
 
     out_dir = Path(out_dir)
     config = load_run_config(out_dir)
@@ -271,7 +284,7 @@ def score_cams(
     subjects = sorted({samples[i].group for i in masks if fold_done(out_dir, samples[i].group)})
     if not subjects:
         raise RuntimeError(f"{out_dir} has no finished fold whose clips have an AU mask: run the LOSO run first")
-    for subject in tqdm(subjects, desc=f"Grad-CAM of {out_dir.name}", disable=not progress):
+    for subject in progress_bar(subjects, desc=f"Grad-CAM of {out_dir.name}", disable=not progress):
         model = load_fold_model(out_dir, subject, samples, cache_dir, progress=False).to(device)
         held_out = np.array([i for i in masks if samples[i].group == subject])
         for start in range(0, len(held_out), batch_size):

@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from submitit.helpers import Checkpointable
-from tqdm.auto import tqdm
 
 from .config import TrainConfig
 from .data import Sample
+from .runtime import progress_bar
 from .train import claims, fold_dir_name, fold_done, run_task
 
 #: How often a waiting command looks at the fold folders, in seconds.
@@ -228,7 +228,7 @@ def wait(tasks: Sequence[Task], job: str | None = None, progress: bool = True) -
 
 
 def _progress(tasks: Sequence[Task], enabled: bool):
-    return tqdm(total=len(tasks), desc="folds", unit="fold", disable=not enabled)
+    return progress_bar(total=len(tasks), desc="folds", unit="fold", disable=not enabled)
 
 
 def _refresh(bar, tasks: Sequence[Task]) -> None:

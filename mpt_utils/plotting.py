@@ -122,6 +122,54 @@ def per_class_bars(per_class: dict[str, dict[str, float]], others: dict[str, dic
     return fig
 
 
+def add_caption(fig, text: str, fontsize: float = 7, pad: float = 0.06):
+    """Write ``text`` under everything already drawn on ``fig`` (axes, tick labels, colour bars, legends, titles):
+    one line, left-aligned with the drawing, ``pad`` inches below its lowest point, so it never overlaps it.
+
+    Returns the caption's :class:`~matplotlib.text.Text`. It may lie below the figure's own area: save with
+    ``bbox_inches="tight"`` (as :func:`save_figure` does), which grows the image to hold it.
+    """
+    fig.canvas.draw()  # runs the figure's layout engine (constrained layout moves axes and legends)
+    drawn = fig.get_tightbbox(fig.canvas.get_renderer())  # inches, everything drawn so far
+    width, height = fig.get_size_inches()
+    return fig.text(drawn.x0 / width, (drawn.y0 - pad) / height, text, ha="left", va="top", fontsize=fontsize,
+                    color="0.35")
+
+
+def caption_overlaps(fig, caption) -> list[str]:
+    """Which axes of ``fig`` (named by title, else by index) the ``caption`` text's box overlaps, tick labels and
+    axis labels included: empty when the caption stands clear of them."""
+    renderer = fig.canvas.get_renderer()
+    box = caption.get_window_extent(renderer)
+    return [ax.get_title() or f"axes {i}" for i, ax in enumerate(fig.axes)
+            if ax.get_visible() and box.overlaps(ax.get_tightbbox(renderer))]
+
+
+def layout_metadata(fig, caption) -> dict[str, str]:
+    """PNG text metadata that records, in display pixels, the caption's box and every visible axes' tight box:
+    a saved figure can then be checked for overlaps without redrawing it (see :func:`caption_overlaps`)."""
+    import json
+
+    renderer = fig.canvas.get_renderer()
+    axes = [list(ax.get_tightbbox(renderer).extents) for ax in fig.axes if ax.get_visible()]
+    return {"mpt:layout": json.dumps({"caption": list(caption.get_window_extent(renderer).extents), "axes": axes})}
+
+
+def boxes_overlap(a: Sequence[float], b: Sequence[float]) -> bool:
+    """Whether two boxes ``(x0, y0, x1, y1)`` share an area (touching edges do not count)."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def save_figure(fig, path, caption: str, dpi: int = 110) -> None:
+    """Caption ``fig`` under its drawing (:func:`add_caption`) and save it as a PNG at ``path`` atomically, with
+    the layout recorded in the PNG (:func:`layout_metadata`). The figure stays open (a notebook shows it)."""
+    from .io import atomic_write
+
+    text = add_caption(fig, caption)
+    metadata = layout_metadata(fig, text)
+    atomic_write(path, lambda p: fig.savefig(p, format="png", dpi=dpi, bbox_inches="tight", metadata=metadata))
+
+
 def write_png(fig, path) -> None:
     """Save ``fig`` as a PNG at ``path`` atomically (a half-written file never appears) and close it: for figures
     made outside a notebook (the command line's tables, the amplitude sweep)."""

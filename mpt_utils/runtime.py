@@ -10,7 +10,9 @@ here, so the rules live in one place:
 
 from __future__ import annotations
 
+import functools
 import importlib
+import logging
 import os
 import platform
 import random
@@ -179,9 +181,17 @@ def _process_line(pid: int) -> tuple[int, str] | None:
         return None
 
 
+#: Set to "1" by whatever executes notebooks without a front end (this project's runner and its notebook tests);
+#: kernels inherit it from the process that starts them.
+HEADLESS_ENV = "MPT_HEADLESS"
+
+
 def headless_kernel() -> bool:
-    """True when this kernel is executed by papermill, nbclient or nbconvert (or this project's runner),
-    found by looking at the processes that started it: no browser front end will render widgets here."""
+    """True when this kernel is executed by papermill, nbclient or nbconvert (or this project's runner): when
+    ``MPT_HEADLESS=1``, or else when one of the processes that started it is one of those programs. No browser
+    front end will render widgets here."""
+    if os.environ.get(HEADLESS_ENV) == "1":
+        return True
     pid = os.getppid()
     for _ in range(4):  # the kernel's parent and a few of its ancestors
         found = _process_line(pid)
@@ -193,6 +203,60 @@ def headless_kernel() -> bool:
         if pid <= 1:
             return False
     return False
+
+
+def progress_bar(iterable=None, **kwargs):
+    """A tqdm progress bar that reads well live *and* saved: ``tqdm.auto`` (a widget in Jupyter, text in a
+    terminal), but plain text when the kernel runs headless (:func:`headless_kernel`), where a saved widget would
+    show its first state ("0%") for ever. The text bar redraws at most once a minute and ends on its final state,
+    which is what an executed notebook shows once its stream outputs are merged (as JupyterLab does); an inner bar
+    (``leave=False``) is not drawn there at all. Arguments as for ``tqdm.tqdm``."""
+    if headless_kernel():
+        from tqdm.std import tqdm
+
+        kwargs.setdefault("mininterval", 60.0)
+        if kwargs.get("leave") is False:  # an inner bar that vanishes when done has no final state to keep
+            kwargs["disable"] = True
+        kwargs.setdefault("file", sys.stderr)
+    else:
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
+class _PlainHandler(logging.Handler):
+    """Writes a record's message alone to the *current* ``sys.stderr`` (a notebook's, a test's capture)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr)
+
+
+#: The logger of messages meant for the user: expected facts (a class scheme dropped clips, an apex was estimated)
+#: in plain words, without the source line a ``UserWarning`` prints (which a learner reads as a bug). The
+#: package's other loggers (a run's train.log) are left as they are.
+logger = logging.getLogger("mpt_utils.messages")
+if not logger.handlers:
+    logger.addHandler(_PlainHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+@functools.cache
+def say_once(message: str) -> None:
+    """Log ``message`` (level INFO on the ``mpt_utils.messages`` logger) the first time this process says it; repeats of the
+    same sentence (the same data loaded again by another step) stay quiet. ``say_once.cache_clear()`` forgets."""
+    logger.info(message)
+
+
+@contextmanager
+def quiet():
+    """Within this block the package says nothing (:func:`say_once` included): for data whose facts do not
+    matter to the user (the AU corpus' emotion column, which pre-training ignores)."""
+    previous = logger.disabled
+    logger.disabled = True
+    try:
+        yield
+    finally:
+        logger.disabled = previous
 
 
 def _version(module: str) -> str:

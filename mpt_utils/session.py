@@ -44,13 +44,18 @@ class NotebookSession:
         """A file in this notebook's output folder."""
         return self.output_dir / name
 
-    def save(self, fig, stem: str, show: bool = True) -> Path:
-        """Label ``fig`` with the run's caption, save it as ``<output_dir>/<stem>.png`` and show it inline."""
+    def save(self, fig, stem: str, show: bool = True, caption: str | None = None) -> Path:
+        """Caption ``fig`` under its drawing, save it as ``<output_dir>/<stem>.png`` and show it inline.
+
+        ``caption``: what the figure is about; default the run's caption (profile, data, backbone). A figure about
+        something else (the paper's ViT-B/16 counted in notebook 05) says so here.
+        """
         import matplotlib.pyplot as plt
 
-        fig.text(0.995, 0.005, self.run.caption, ha="right", va="bottom", fontsize=7, color="0.35")
+        from .plotting import save_figure
+
         path = self.path(f"{stem}.png")
-        fig.savefig(path, dpi=110, bbox_inches="tight")
+        save_figure(fig, path, caption or self.run.caption)
         if show:
             plt.show()
         else:

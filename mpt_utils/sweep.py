@@ -89,7 +89,8 @@ def run_amplitude_sweep(
     amplitude and seed with ``f1``, ``uar``, ``accuracy``, ``clips``, ``folds`` and ``chance`` (F1 of a guess).
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+
+    from .runtime import progress_bar
 
     if not amplitudes or not seeds or not rows:
         raise ValueError("the sweep needs at least one amplitude, one seed and one row")
@@ -100,7 +101,7 @@ def run_amplitude_sweep(
     out = Path(out)
     lines, caption = [], None
     steps = [(a, s) for s in seeds for a in amplitudes]
-    for amplitude, seed in tqdm(steps, desc="amplitude sweep", disable=not progress):
+    for amplitude, seed in progress_bar(steps, desc="amplitude sweep", disable=not progress):
         run = _set_run(out, profile, amplitude, seed, subjects, clips, epochs, progress, overrides)
         caption = caption or run.caption
         run.prepare_backbone(progress=progress)  # made once (the pre-training's data is independent of the sets)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import cv2
@@ -28,6 +30,24 @@ def _isolated_session_home(tmp_path_factory):
     with pytest.MonkeyPatch.context() as patch:
         _use_home(patch, home)
         yield home
+
+
+@pytest.fixture
+def says(capsys):
+    """``with says(pattern): ...``: the block must tell the user, once, a message matching ``pattern`` (a regular
+    expression) through :func:`mpt_utils.runtime.say_once`, in plain words: no warning, no source line."""
+    from mpt_utils.runtime import say_once
+
+    @contextmanager
+    def check(pattern: str = ".+"):
+        say_once.cache_clear()
+        capsys.readouterr()
+        yield
+        err = capsys.readouterr().err
+        assert re.search(pattern, err), f"expected a message matching {pattern!r}, the block said {err!r}"
+        assert "Warning" not in err and ".py:" not in err, f"a message reads like a warning: {err!r}"
+
+    return check
 
 
 @pytest.fixture(autouse=True)

@@ -183,3 +183,25 @@ def test_score_cams_scores_every_held_out_clip_of_the_finished_folds(tiny_sample
     stripped = dataclasses.replace(first, frame_paths=(bare / "img1.jpg",) + tuple(first.frame_paths[1:]))
     with pytest.raises(FileNotFoundError, match="no ground truth"):
         score_cams(tmp_path / "run", [stripped] + list(tiny_samples[1:]), progress=False)
+
+
+def test_tsne_legends_name_exactly_the_classes_plotted_and_every_subject():
+    """A class seen only in a later subject (surprise here) is in the class legend; an absent class is not."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.legend import Legend
+
+    from mpt_utils.analysis import plot_tsne
+
+    labels = ["happiness", "disgust", "happiness", "surprise", "disgust", "surprise"]
+    subjects = ["s1", "s1", "s2", "s2", "s3", "s3"]
+    fig, ax = plt.subplots()
+    plot_tsne(np.random.default_rng(0).normal(size=(6, 2)), labels, ["happiness", "surprise", "disgust", "others"],
+              markers=subjects, ax=ax)
+    legends = [a for a in ax.get_children() if isinstance(a, Legend)]
+    entries = {lg.get_title().get_text(): [t.get_text() for t in lg.get_texts()] for lg in legends}
+    assert entries == {"class": ["happiness", "surprise", "disgust"], "subject": ["s1", "s2", "s3"]}
+    assert len({handle.get_marker() for handle in legends[-1].legend_handles}) == 3  # one shape per subject
+    plt.close(fig)

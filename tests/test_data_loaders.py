@@ -26,8 +26,8 @@ def _quiet(fn, *args, **kwargs):
         return fn(*args, **kwargs)
 
 
-def test_casme2_xlsx_with_quirks(casme2_root):
-    with pytest.warns(UserWarning, match="no coded apex"):
+def test_casme2_xlsx_with_quirks(casme2_root, says):
+    with says("no coded apex"):
         samples = load_casme2(casme2_root)
     assert len(samples) == 6
     by_clip = {s.clip: s for s in samples}
@@ -59,8 +59,8 @@ def test_casme2_raw_frames_are_marked_for_cropping(tmp_path):
     assert not any(s.cropped for s in samples)
 
 
-def test_scheme_drops_outside_emotions_with_a_count(casme2_root):
-    with pytest.warns(UserWarning, match=r"dropped 1 of 6 .*fear: 1"):
+def test_scheme_drops_outside_emotions_with_a_count(casme2_root, says):
+    with says(r"1 of 6 samples left out.*fear: 1"):
         samples = load_dataset("casme2", casme2_root)
     assert {s.label for s in samples} == set(CLASS_SCHEMES["casme2"][0])
 
@@ -74,9 +74,9 @@ def test_megc_composite_scheme(casme2_root, tmp_path):
     assert {s.label for s in samm} == {"negative"}
 
 
-def test_samm_title_rows_padding_and_grayscale(tmp_path):
+def test_samm_title_rows_padding_and_grayscale(tmp_path, says):
     root = make_samm(tmp_path / "SAMM")
-    with pytest.warns(UserWarning):
+    with says():
         samples = load_samm(root)
     by_clip = {s.clip: s for s in samples}
     assert set(by_clip) == {"006_1_2", "007_3_1", "011_2_3", "011_4_1"}
@@ -87,9 +87,9 @@ def test_samm_title_rows_padding_and_grayscale(tmp_path):
     assert {s.label for s in five} == {"contempt", "anger", "others"}  # disgust dropped; Other -> others
 
 
-def test_smic_layout_without_sheet(tmp_path):
+def test_smic_layout_without_sheet(tmp_path, says):
     root = make_smic(tmp_path / "SMIC")
-    with pytest.warns(UserWarning, match="no coded apex"):
+    with says("no coded apex"):
         samples = load_smic(root)
     assert len(samples) == 4 and all(s.apex_estimated and s.fps == 100.0 and s.cropped for s in samples)
     s = next(s for s in samples if s.clip == "s1_po_01")
@@ -109,14 +109,14 @@ def test_missing_sheet(tmp_path):
         load_casme2(tmp_path)
 
 
-def test_sheet_row_without_frame_folder(tmp_path):
+def test_sheet_row_without_frame_folder(tmp_path, says):
     root = make_casme2(tmp_path / "c")
     import shutil
 
     shutil.rmtree(root / "Cropped" / "sub02" / "EP01_01")
     with pytest.raises(DatasetError, match=r"row 4 \(sub02/EP01_01\): no frame folder"):
         load_casme2(root)
-    with pytest.warns(UserWarning, match="skipped 1 sheet row"):
+    with says("skipped 1 sheet row"):
         assert len(load_casme2(root, errors="skip")) == 5
 
 
@@ -159,3 +159,30 @@ def test_loso_matches_leave_one_group_out(tiny_samples):
 def test_loso_empty_dataset():
     with pytest.raises(ValueError, match="empty"):
         loso_splits([])
+
+
+def test_a_message_is_said_once_per_process(casme2_root, capsys):
+    from mpt_utils.runtime import say_once
+
+    say_once.cache_clear()
+    capsys.readouterr()
+    load_dataset("casme2", casme2_root)
+    first = capsys.readouterr().err
+    load_dataset("casme2", casme2_root)  # the same data again (another notebook step): nothing new to say
+    assert "1 of 6 samples left out" in first and capsys.readouterr().err == ""
+
+
+def test_one_per_class_prefers_a_new_face_for_every_class():
+    from dataclasses import replace
+    from pathlib import Path
+
+    from mpt_utils.data import Sample, one_per_class
+
+    base = Sample(dataset="synthetic", subject="s1", clip="c", frame_paths=(Path("f.jpg"),), frame_numbers=(1,),
+                  onset=1, apex=1, offset=1, emotion="x", label="x", fps=200.0)
+    rows = [("s1", "happiness"), ("s1", "surprise"), ("s2", "surprise"), ("s1", "disgust"), ("s3", "disgust")]
+    samples = [replace(base, subject=subj, clip=f"c{i}", label=label) for i, (subj, label) in enumerate(rows)]
+    chosen = one_per_class(samples, ["happiness", "surprise", "disgust", "others"])
+    assert {c: s.subject for c, s in chosen.items()} == {"happiness": "s1", "surprise": "s2", "disgust": "s3"}
+    only_one_face = [replace(s, subject="s1") for s in samples]  # no other subject: the first clip of the class
+    assert [s.clip for s in one_per_class(only_one_face, ["happiness", "surprise"]).values()] == ["c0", "c1"]

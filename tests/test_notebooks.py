@@ -11,8 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from mpt_utils.notebooks import build_parser, find_notebooks, notebook_parameters
-from mpt_utils.runtime import REPO_ROOT, REPO_URL
+from mpt_utils.notebooks import (
+    build_parser,
+    figure_problems,
+    find_notebooks,
+    notebook_parameters,
+    output_problems,
+)
+from mpt_utils.runtime import HEADLESS_ENV, REPO_ROOT, REPO_URL
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOKS = find_notebooks(NOTEBOOK_DIR)
@@ -86,6 +92,7 @@ def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
     # one working folder for all notebooks, as for a user: 07 reuses 06's runs, which name 04's backbone file
     monkeypatch.setenv("MPT_HOME", str(ci_output / "home"))
     monkeypatch.setenv("MPT_CACHE_DIR", str(ci_output / "home" / "cache"))
+    monkeypatch.setenv(HEADLESS_ENV, "1")  # as the runner does: text progress bars
     parameters = notebook_parameters(build_parser().parse_args(["--profile", "ci"]), ci_output)
     try:
         pm.execute_notebook(str(path), str(ci_output / path.name), parameters=parameters, cwd=str(NOTEBOOK_DIR),
@@ -95,6 +102,8 @@ def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
                     + re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback)), pytrace=False)
     figures = list((ci_output / path.stem).glob("*.png"))
     assert figures, f"{path.name} saved no figure under its output folder"
+    problems = output_problems(ci_output / path.name) + figure_problems(ci_output / path.stem)
+    assert not problems, f"{path.name} does not read well:\n" + "\n".join(problems)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -114,3 +123,27 @@ def test_notebooks_import_only_what_the_packages_export(path):
                 if public is not None:
                     assert alias.name in public, f"{path.name}: {node.module} does not export {alias.name}"
     assert "._" not in re.sub(r"\b__\w+__\b", "", code.replace("self._", "")), f"{path.name} calls a private member"
+
+
+def test_output_problems_reads_outputs_as_a_learner_sees_them(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    start, end = "\rclips:   0%|          | 0/8 [00:00<?, ?it/s]", "\rclips: 100%|##########| 8/8 [00:01<00:00]\n"
+    cells = [
+        new_code_cell("a", outputs=[new_output("stream", name="stderr", text=start),  # two outputs, one line shown:
+                                    new_output("stream", name="stderr", text=end)]),  # it ends finished, fine
+        new_code_cell("b", outputs=[new_output("stream", name="stderr", text="clips:  40%|####      | 4/10\n")]),
+        new_code_cell("c", outputs=[new_output("stream", name="stderr",
+                                               text="/x/loaders.py:411: UserWarning: dropped 5 samples\n")]),
+        new_code_cell("d", outputs=[new_output("display_data", data={
+            "application/vnd.jupyter.widget-view+json": {"model_id": "m"}, "text/plain": "  0%|  | 0/64 [00:00<?]"})]),
+        new_code_cell("e", outputs=[new_output("error", ename="ValueError", evalue="bad", traceback=[])]),
+        new_code_cell("f", outputs=[new_output("stream", name="stdout", text="pooled F1 0.22 against chance 0.20\n")]),
+    ]
+    for i, cell in enumerate(cells, 1):
+        cell.execution_count = i
+    nbformat.write(new_notebook(cells=cells), tmp_path / "nb.ipynb")
+    problems = output_problems(tmp_path / "nb.ipynb")
+    assert [p.split("]")[0] + "]" for p in problems] == ["[cell 2]", "[cell 3]", "[cell 4]", "[cell 5]"]
+    assert "unfinished" in problems[0] and "UserWarning" in problems[1] and "widget" in problems[2]

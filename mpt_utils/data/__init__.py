@@ -53,6 +53,7 @@ from .samples import (
     class_names,
     label_indices,
     loso_splits,
+    one_per_class,
     summarise,
 )
 from .synthetic import (
@@ -96,6 +97,7 @@ __all__ = [
     "load_samm",
     "load_smic",
     "loso_splits",
+    "one_per_class",
     "dynamic_scaling_table",
     "magnification_table",
     "make_synthetic",

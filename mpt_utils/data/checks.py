@@ -222,7 +222,8 @@ def magnification_table(samples: Sequence[Sample], clean_samples: Sequence[Sampl
     expression plus mean nuisance) and the median of the clips' shares.
     """
     import pandas as pd
-    from tqdm.auto import tqdm
+
+    from ..runtime import progress_bar
 
     twins = {s.key: s for s in clean_samples}
     missing = [s.key for s in samples if s.key not in twins]
@@ -232,7 +233,7 @@ def magnification_table(samples: Sequence[Sample], clean_samples: Sequence[Sampl
     if not settings:
         raise ValueError("give at least one magnification setting, e.g. {'none': {'alpha': 0}}")
     scores: dict[str, list[dict[str, float]]] = {name: [] for name in settings}
-    for s in tqdm(samples, desc="magnification energy", disable=not progress):
+    for s in progress_bar(samples, desc="magnification energy", disable=not progress):
         clip, clean = read_clip(s, num_frames, size), read_clip(twins[s.key], num_frames, size)
         for name, kwargs in settings.items():
             scores[name].append(magnification_energy(clip, clean, **kwargs))

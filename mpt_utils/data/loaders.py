@@ -17,12 +17,12 @@ Real-world quirks handled (each has a test with a fixture in the real layout):
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..runtime import say_once
 from .samples import DEFAULT_SCHEME, Sample, apply_scheme
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".bmp", ".png")
@@ -158,12 +158,8 @@ def _estimate_apex(onset: int, offset: int) -> int:
 def _report_estimated(dataset: str, samples: Sequence[Sample]) -> None:
     n = sum(s.apex_estimated for s in samples)
     if n:
-        warnings.warn(
-            f"{dataset}: {n} sample(s) have no coded apex; the middle frame between onset and "
-            "offset stands in for it (Sample.apex_estimated is True for them)",
-            UserWarning,
-            stacklevel=3,
-        )
+        say_once(f"{dataset}: {n} sample(s) have no coded apex; the middle frame between onset and "
+                 "offset stands in for it (Sample.apex_estimated is True for them)")
 
 
 def _rows_to_samples(
@@ -210,11 +206,7 @@ def _rows_to_samples(
                 raise
             skipped.append(str(exc))
     if skipped:
-        warnings.warn(
-            f"{dataset}: skipped {len(skipped)} sheet row(s): " + "; ".join(skipped[:5]),
-            UserWarning,
-            stacklevel=3,
-        )
+        say_once(f"{dataset}: skipped {len(skipped)} sheet row(s): " + "; ".join(skipped[:5]))
     _report_estimated(dataset, samples)
     return samples
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from ..runtime import say_once
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def _scheme(scheme: str) -> tuple[tuple[str, ...], dict[str, str]]:
 def apply_scheme(samples: Sequence[Sample], scheme: str) -> list[Sample]:
     """Label ``samples`` under ``scheme``; samples whose emotion is outside it are dropped.
 
-    The number dropped per emotion is reported with a :class:`UserWarning`, never silently.
+    The number dropped per emotion is said once (:func:`mpt_utils.runtime.say_once`), never silently.
     """
     _, mapping = _scheme(scheme)
     kept, dropped = [], Counter()
@@ -142,13 +143,22 @@ def apply_scheme(samples: Sequence[Sample], scheme: str) -> list[Sample]:
             kept.append(replace(s, label=cls))
     if dropped:
         detail = ", ".join(f"{e}: {n}" for e, n in sorted(dropped.items()))
-        warnings.warn(
-            f"class scheme {scheme!r}: dropped {sum(dropped.values())} of {len(samples)} samples "
-            f"whose emotion is outside the scheme ({detail})",
-            UserWarning,
-            stacklevel=2,
-        )
+        say_once(f"class scheme {scheme!r}: {sum(dropped.values())} of {len(samples)} samples left out, their "
+                 f"emotion is not one of its classes ({detail})")
     return kept
+
+
+def one_per_class(samples: Sequence[Sample], classes: Sequence[str]) -> dict[str, Sample]:
+    """One example clip per class (in ``classes`` order), each from a different subject where the data allow it,
+    so that figures comparing classes do not show the same face again and again. A class without samples is left
+    out. Deterministic: the first clip, in ``samples`` order, of a subject not shown yet."""
+    chosen: dict[str, Sample] = {}
+    for cls in classes:
+        of_class = [s for s in samples if s.label == cls]
+        if of_class:
+            shown = {c.group for c in chosen.values()}
+            chosen[cls] = next((s for s in of_class if s.group not in shown), of_class[0])
+    return chosen
 
 
 def label_indices(samples: Sequence[Sample], classes: Sequence[str]) -> np.ndarray:

@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..data import ArrayCache, Sample, read_clip
 from ..motion import magnify, rank_pool, scale_dynamic_image
-from ..runtime import work_dir
+from ..runtime import progress_bar, work_dir
 
 
 def default_cache_dir() -> Path:
@@ -86,7 +85,7 @@ def dynamic_images(
     cache = ArrayCache(cache_dir or default_cache_dir())
     params = {"what": "dynamic", "T": num_frames, "size": image_size}
     out = torch.empty((len(samples), 3, image_size, image_size), dtype=torch.float32)
-    for i, sample in enumerate(tqdm(samples, desc="dynamic images", disable=not progress)):
+    for i, sample in enumerate(progress_bar(samples, desc="dynamic images", disable=not progress)):
         image = cache.load_or_compute(
             sample, params, lambda s=sample: scale_dynamic_image(rank_pool(read_clip(s, num_frames, image_size)))
         )
@@ -105,7 +104,7 @@ def prepare_inputs(
     n, s, t = len(samples), config.image_size, config.num_frames
     dynamic = torch.empty((n, 3, s, s), dtype=torch.float32)
     magnified = torch.empty((n, t, 3, s, s), dtype=torch.uint8)
-    for i, sample in enumerate(tqdm(samples, desc="preprocessing clips", disable=not progress)):
+    for i, sample in enumerate(progress_bar(samples, desc="preprocessing clips", disable=not progress)):
         arrays = motion_inputs(sample, config, cache)
         dynamic[i] = torch.from_numpy(np.ascontiguousarray(arrays["dynamic"].transpose(2, 0, 1)))
         magnified[i] = torch.from_numpy(np.ascontiguousarray(arrays["magnified"].transpose(0, 3, 1, 2)))

@@ -40,7 +40,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..data import DEFAULT_SCHEME, Sample, check_classes, class_names, label_indices, loso_splits
@@ -55,7 +54,7 @@ from ..io import (
 )
 from ..metrics import compute_metrics
 from ..model import MPT, VARIANTS, PretrainedWeightsError, build_variant, checkpoint_file
-from ..runtime import intra_op_threads, seed_everything, select_device, select_precision
+from ..runtime import intra_op_threads, progress_bar, seed_everything, select_device, select_precision
 from . import claims
 from .inputs import ModelInputs, prepare_inputs
 from .pretrain import backbone_note, backbone_source
@@ -254,7 +253,7 @@ def train_fold(
     history: dict[str, Any] = {"train_loss": [], "val_uar": []}
     fed: list[np.ndarray] = []
     best = (-1.0, None)
-    epochs = tqdm(range(config.epochs), desc=f"fold {subject}", leave=False, disable=not progress)
+    epochs = progress_bar(range(config.epochs), desc=f"fold {subject}", leave=False, disable=not progress)
     for epoch in epochs:
         model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
@@ -450,7 +449,7 @@ def run_loso(
         pending = [f for f in todo if not fold_done(out_dir, f[0])]
         with intra_op_threads(config.threads):
             context = FoldContext.build(samples, config, cache_dir, progress) if pending else None
-            for fold_no, (subject, train_idx, test_idx) in enumerate(tqdm(todo, desc="LOSO folds",
+            for fold_no, (subject, train_idx, test_idx) in enumerate(progress_bar(todo, desc="LOSO folds",
                                                                           disable=not progress)):
                 if fold_done(out_dir, subject):
                     log.info("fold %s: already finished, skipped", subject)

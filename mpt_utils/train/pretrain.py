@@ -27,7 +27,6 @@ import json
 import logging
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,14 +34,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..config import TrainConfig
 from ..data import load_dataset, loso_splits, make_synthetic
 from ..data.synthetic import ACTION_UNITS, CASME2_COUNTS, action_unit_set
 from ..io import atomic_save_safetensors, atomic_write_json
 from ..model import create_backbone, normalisation
-from ..runtime import seed_everything, select_device, work_dir
+from ..runtime import progress_bar, quiet, seed_everything, select_device, work_dir
 from .inputs import dynamic_images
 
 log = logging.getLogger("mpt_utils.train")
@@ -128,8 +126,7 @@ def make_au_corpus(config: PretrainConfig, root: str | Path, progress: bool = Tr
     recipes = {emotion: CORPUS_COMBINATIONS for emotion in CASME2_COUNTS}
     make_synthetic(root, n_subjects=config.n_subjects, seed=config.seed, n_clips=config.n_clips,
                    amplitude=config.amplitude, recipes=recipes, progress=progress)
-    with warnings.catch_warnings():  # the corpus' emotion column means nothing: no need to report its drops
-        warnings.simplefilter("ignore", UserWarning)
+    with quiet():  # the corpus' emotion column means nothing: no need to report the clips its scheme leaves out
         return load_dataset("synthetic", root)
 
 
@@ -189,7 +186,7 @@ def pretrain_backbone(
         return head(backbone((images - mean) / std))
 
     losses = []
-    for _ in tqdm(range(config.epochs), desc="pre-training the backbone (synthetic AUs)", disable=not progress):
+    for _ in progress_bar(range(config.epochs), desc="pre-training the backbone (synthetic AUs)", disable=not progress):
         backbone.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
         total = 0.0
@@ -204,8 +201,11 @@ def pretrain_backbone(
         losses.append(total / len(order))
 
     backbone.eval()
-    report: dict[str, Any] = {"config": config.as_dict(), "train_loss": losses, "n_train": len(train_idx),
-                              "n_val": len(val_idx), "seconds": None}
+    # n_generated clips are made; those whose (meaningless) emotion is outside the CASME II scheme are not loaded;
+    # the loaded ones split into n_train and n_val (the clips of val_subjects subjects, for the AU ROC-AUC)
+    report: dict[str, Any] = {"config": config.as_dict(), "train_loss": losses, "n_generated": config.n_clips,
+                              "n_loaded": len(samples), "n_train": len(train_idx), "n_val": len(val_idx),
+                              "seconds": None}
     if len(val_idx):
         with torch.no_grad():
             scores = torch.sigmoid(logits_of(val_idx)).cpu().numpy()

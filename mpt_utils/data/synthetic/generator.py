@@ -22,10 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 from joblib import Parallel, delayed
-from tqdm.auto import tqdm
 
 from ...io import atomic_write_text, atomic_write_xlsx
 from ...motion import expression_intensity
+from ...runtime import progress_bar
 from ..loaders import SYNTHETIC_MARKER
 from .actions import ACTION_UNITS, expression_fields
 from .faces import Identity, draw_identity, render_face
@@ -511,7 +511,7 @@ def make_synthetic(
                             amp_px, numbers, intensity, track, sensor_seed, row)
 
     written = Parallel(n_jobs=workers, return_as="generator")(delayed(_write_clip)(plan, world) for plan in plans())
-    rows = list(tqdm(written, total=len(emotions), desc="synthetic clips", disable=not progress))
+    rows = list(progress_bar(written, total=len(emotions), desc="synthetic clips", disable=not progress))
 
     header = list(rows[0])
     ordered = sorted(rows, key=lambda r: (r["Subject"], r["Filename"]))
