@@ -14,6 +14,7 @@ and the path of the partly executed notebook, and exits with status 1.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import sys
@@ -64,6 +65,23 @@ def notebook_parameters(args: argparse.Namespace, output_root: Path) -> dict:
     }
 
 
+@functools.cache
+def kernel_manager_class():
+    """The Jupyter kernel manager the runner (and the notebook tests) start kernels with: local IPC sockets instead
+    of TCP where the platform has them, so a kernel no longer prints "[IPKernelApp] WARNING | Kernel is running over
+    TCP without encryption" on every start (nothing leaves the machine either way)."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    if sys.platform == "win32":  # no Unix sockets: TCP on loopback, as Jupyter does
+        return AsyncKernelManager
+    from traitlets import Unicode
+
+    class IPCKernelManager(AsyncKernelManager):
+        transport = Unicode("ipc")
+
+    return IPCKernelManager
+
+
 def run_notebook(path: Path, output: Path, parameters: dict, timeout: int | None) -> float:
     """Execute one notebook with papermill; return its wall time in seconds."""
     import papermill as pm
@@ -77,6 +95,7 @@ def run_notebook(path: Path, output: Path, parameters: dict, timeout: int | None
         kernel_name="python3",
         progress_bar={"desc": path.stem, "leave": False},
         execution_timeout=timeout,
+        kernel_manager_class=kernel_manager_class(),
     )
     return time.perf_counter() - start
 

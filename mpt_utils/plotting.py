@@ -55,7 +55,7 @@ def ground_truth_figure(onset: np.ndarray, apex: np.ndarray, truth, title: str =
     expression, nuisance = truth.expression_flow, truth.nuisance_flow
     top = float(max(np.hypot(*expression.transpose(2, 0, 1)).max(), np.hypot(*nuisance.transpose(2, 0, 1)).max(),
                     1e-3))
-    fig, axes = plt.subplots(1, 5, figsize=(13, 3.3))
+    fig, axes = plt.subplots(1, 5, figsize=(14, 3.3), layout="constrained")
     axes[0].imshow(onset)
     axes[0].set_title("onset frame", fontsize=9)
     axes[1].imshow(difference_image(onset, apex, gain))
@@ -67,7 +67,7 @@ def ground_truth_figure(onset: np.ndarray, apex: np.ndarray, truth, title: str =
         ax.quiver(xx, yy, flow[yy, xx, 0], flow[yy, xx, 1], color="cyan", angles="xy", scale_units="xy",
                   scale=top / step if top > 0 else 1, width=0.006)
         ax.set_title(f"{name} (px, max {np.hypot(flow[..., 0], flow[..., 1]).max():.2f})", fontsize=9)
-    fig.colorbar(image, ax=axes[2:4], fraction=0.03, label="pixels, onset to apex")
+    fig.colorbar(image, ax=axes[3], fraction=0.05, pad=0.02, label="pixels, onset to apex (both flows)")
     axes[4].imshow(onset)
     axes[4].imshow(np.ma.masked_where(~truth.au_mask, truth.au_mask), cmap="autumn", alpha=0.5)
     axes[4].set_title(f"AU mask (AUs {truth.aus})", fontsize=9)

@@ -242,8 +242,9 @@ if not logger.handlers:
 
 @functools.cache
 def say_once(message: str) -> None:
-    """Log ``message`` (level INFO on the ``mpt_utils.messages`` logger) the first time this process says it; repeats of the
-    same sentence (the same data loaded again by another step) stay quiet. ``say_once.cache_clear()`` forgets."""
+    """Log ``message`` (level INFO on the ``mpt_utils.messages`` logger) the first time this process says it;
+    repeats of the same sentence (the same data loaded again by another step) stay quiet.
+    ``say_once.cache_clear()`` forgets what was said."""
     logger.info(message)
 
 

@@ -15,6 +15,7 @@ from mpt_utils.notebooks import (
     build_parser,
     figure_problems,
     find_notebooks,
+    kernel_manager_class,
     notebook_parameters,
     output_problems,
 )
@@ -36,6 +37,13 @@ def source(cell: dict) -> str:
 
 def test_the_ordered_notebooks_are_all_there():
     assert [p.stem for p in NOTEBOOKS] == EXPECTED
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_a_unique_id(path):
+    """nbformat 4.5 needs cell ids; without them every run prints a MissingIDFieldWarning."""
+    ids = [cell.get("id") for cell in cells(path)]
+    assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: cells without an id, or ids used twice"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -96,7 +104,7 @@ def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
     parameters = notebook_parameters(build_parser().parse_args(["--profile", "ci"]), ci_output)
     try:
         pm.execute_notebook(str(path), str(ci_output / path.name), parameters=parameters, cwd=str(NOTEBOOK_DIR),
-                            kernel_name="python3", progress_bar=False)
+                            kernel_name="python3", progress_bar=False, kernel_manager_class=kernel_manager_class())
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name} failed in cell [{exc.exec_count}]:\n{exc.ename}: {exc.evalue}\n"
                     + re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback)), pytrace=False)

@@ -12,8 +12,8 @@ from mpt_utils.notebooks import find_notebooks, main
 
 
 def _notebook(path, *sources):
-    cells = [{"cell_type": "code", "metadata": {"tags": ["parameters"]} if i == 0 else {}, "execution_count": None,
-              "outputs": [], "source": s} for i, s in enumerate(sources)]
+    cells = [{"cell_type": "code", "id": f"cell-{i}", "metadata": {"tags": ["parameters"]} if i == 0 else {},
+              "execution_count": None, "outputs": [], "source": s} for i, s in enumerate(sources)]
     nb = {"cells": cells, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                       "language": "python"}}, "nbformat": 4, "nbformat_minor": 5}
     path.write_text(json.dumps(nb))
@@ -52,3 +52,17 @@ def test_only_selects_by_number_and_reports_unknown(tmp_path):
     with pytest.raises(ValueError, match="07"):
         find_notebooks(tmp_path, ["07"])
     assert main(["--notebooks-dir", str(tmp_path), "--only", "07"]) == 2
+
+
+@pytest.mark.notebooks
+def test_a_clean_run_prints_no_warning_lines(tmp_path):
+    """Kernels talk over IPC sockets: no "[IPKernelApp] WARNING | Kernel is running over TCP" on every notebook."""
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _notebook(folder / "00_fine.ipynb", "profile = 'quick'\noutput_root = None", "print('fine')")
+    out = subprocess.run([sys.executable, "-m", "mpt_utils.notebooks", "--notebooks-dir", str(folder), "--output",
+                          str(tmp_path / "out"), "--profile", "ci"], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    warnings = [line for line in (out.stdout + out.stderr).splitlines() if "WARNING" in line or "Warning" in line]
+    assert warnings == [], warnings
+    assert "00_fine" in out.stdout
