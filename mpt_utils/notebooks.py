@@ -22,10 +22,14 @@ import time
 from pathlib import Path
 
 from .data import CLASS_SCHEMES, DatasetError
+from .io import atomic_write_json
 from .model import PretrainedWeightsError
 from .profiles import PROFILES
 from .run import RunError, resolve_run
 from .runtime import HEADLESS_ENV, REPO_ROOT, work_dir
+
+#: The run's record beside the executed notebooks: profile, caption, seconds per notebook (the book shows it).
+RUN_RECORD = "run.json"
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 
@@ -222,16 +226,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--notebooks-dir", type=Path, default=REPO_ROOT / "notebooks",
                         help="where the notebooks are (default: the repository's notebooks/)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
+    parser.add_argument("--book", action="store_true",
+                        help="build the website OUTPUT/book/ from the notebooks already executed in OUTPUT/notebooks/ "
+                        "(runs no notebook; serve it with: python -m http.server -d OUTPUT/book)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output_root = (args.output or work_dir() / "outputs").resolve()
+    if args.book:
+        from .book import BookError, build_book
+
+        start = time.perf_counter()
+        try:
+            book = build_book(output_root)
+        except BookError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"Book built in {time.perf_counter() - start:.0f} s: {book / 'index.html'}\n"
+              f"Read it with: python -m http.server -d {book}  (then open http://localhost:8000)")
+        return 0
     try:
         notebooks = find_notebooks(args.notebooks_dir, args.only)
         # the notebooks' own run, resolved once here first: bad input stops before any notebook starts
-        resolve_run(args.profile, dataset=args.dataset, data_root=args.data_root, scheme=args.scheme,
+        run = resolve_run(args.profile, dataset=args.dataset, data_root=args.data_root, scheme=args.scheme,
                     weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS)
     except (FileNotFoundError, ValueError, RunError, DatasetError, PretrainedWeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -260,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         rows.append((path.stem, "ok", seconds))
     print_summary(rows)
+    record = {"profile": args.profile, "caption": run.caption, "finished": time.strftime("%Y-%m-%d %H:%M"),
+              "seconds": {name: seconds for name, _, seconds in rows}}
+    if len(rows) == len(find_notebooks(args.notebooks_dir)):  # a partial run (--only) keeps the full run's record
+        atomic_write_json(executed / RUN_RECORD, record)
     print(f"\nExecuted notebooks: {executed}")
     return 0
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .io import atomic_write_json
 from .run import Run, resolve_run
 from .runtime import headless_kernel, seed_everything, select_device, work_dir
+
+#: Written in every notebook's output folder: the notebook's name, profile, dataset and caption.
+SESSION_RECORD = "session.json"
 
 #: How a notebook names each input in its messages: the variables of its parameters cell.
 FLAGS = {name: f"{name} = ... (parameters cell)" for name in ("profile", "dataset", "data_root", "scheme", "weights")}
@@ -87,6 +91,9 @@ def start_notebook(
                       pretrained=pretrained, flags=FLAGS)
     output_dir = Path(output_root or work_dir() / "outputs") / name
     output_dir.mkdir(parents=True, exist_ok=True)
+    # what this notebook's figures and tables are about, for whoever reads the folder later (the book)
+    atomic_write_json(output_dir / SESSION_RECORD, {"notebook": name, "profile": run.profile.name,
+                                                    "dataset": run.dataset, "caption": run.caption})
     seed_everything(seed)
     return NotebookSession(
         name=name,

@@ -165,3 +165,55 @@ def tiny_samples(tiny_synthetic):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return load_dataset("synthetic", tiny_synthetic)
+
+
+# --- a real browser: the system's headless Chromium through Selenium ---------------------------------------------
+
+CHROMIUM = ("/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome")
+CHROMEDRIVER = ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """A headless Chromium (Debian's ``chromium`` and ``chromium-driver``) driven by Selenium, its console log
+    kept. Nothing is downloaded: the browser and its driver are the system's. Outside CI a missing browser skips
+    the test with what to install; under ``CI=true`` it fails the run with the reason."""
+    import shutil
+
+    def unavailable(reason: str):
+        message = f"{reason}: the browser tests need Chromium and its driver (apt-get install chromium chromium-driver)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+    browser = next((p for p in CHROMIUM if Path(p).exists()), shutil.which("chromium"))
+    driver_path = next((p for p in CHROMEDRIVER if Path(p).exists()), shutil.which("chromedriver"))
+    if not browser or not driver_path:
+        unavailable("no Chromium or chromedriver found")
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        unavailable("selenium is not installed (pip install -e '.[dev]')")
+    options = webdriver.ChromeOptions()
+    options.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400",
+                "--disable-gpu", "--no-first-run", "--disable-extensions"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(service=Service(driver_path), options=options)
+    except Exception as exc:  # the browser did not start: say why
+        unavailable(f"Chromium did not start ({type(exc).__name__}: {str(exc).splitlines()[0]})")
+    driver.set_script_timeout(600)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where a browser test saves its screenshots: ``$MPT_TEST_OUTPUT`` when set (to keep them), else the test's
+    temporary folder."""
+    folder = Path(os.environ.get("MPT_TEST_OUTPUT") or tmp_path)
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

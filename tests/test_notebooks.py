@@ -89,7 +89,11 @@ def test_ruff_is_clean_on_package_notebooks_and_tests():
 
 @pytest.fixture(scope="module")
 def ci_output(tmp_path_factory):
-    return tmp_path_factory.mktemp("notebooks_ci")
+    """One output folder for the ci run of every notebook, laid out as the runner lays it out: executed notebooks
+    in ``notebooks/``, each notebook's figures in ``<notebook name>/``. The book test reads it afterwards."""
+    output = tmp_path_factory.mktemp("notebooks_ci")
+    (output / "notebooks").mkdir()
+    return output
 
 
 @pytest.mark.notebooks
@@ -103,15 +107,86 @@ def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
     monkeypatch.setenv(HEADLESS_ENV, "1")  # as the runner does: text progress bars
     parameters = notebook_parameters(build_parser().parse_args(["--profile", "ci"]), ci_output)
     try:
-        pm.execute_notebook(str(path), str(ci_output / path.name), parameters=parameters, cwd=str(NOTEBOOK_DIR),
-                            kernel_name="python3", progress_bar=False, kernel_manager_class=kernel_manager_class())
+        pm.execute_notebook(str(path), str(ci_output / "notebooks" / path.name), parameters=parameters,
+                            cwd=str(NOTEBOOK_DIR), kernel_name="python3", progress_bar=False,
+                            kernel_manager_class=kernel_manager_class())
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name} failed in cell [{exc.exec_count}]:\n{exc.ename}: {exc.evalue}\n"
                     + re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback)), pytrace=False)
     figures = list((ci_output / path.stem).glob("*.png"))
     assert figures, f"{path.name} saved no figure under its output folder"
-    problems = output_problems(ci_output / path.name) + figure_problems(ci_output / path.stem)
+    problems = output_problems(ci_output / "notebooks" / path.name) + figure_problems(ci_output / path.stem)
     assert not problems, f"{path.name} does not read well:\n" + "\n".join(problems)
+
+
+BOOK_PAGE_CHECKS = """
+const done = arguments[arguments.length - 1];
+const ready = window.MathJax && MathJax.startup ? MathJax.startup.promise : Promise.resolve();
+ready.then(() => done({
+    broken_images: [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src),
+    links: [...document.querySelectorAll("a[href]")].map(a => a.href),
+    equations: document.querySelectorAll("mjx-container").length,
+    title: document.title,
+}));
+"""
+
+
+@pytest.mark.notebooks
+@pytest.mark.browser
+def test_the_book_builds_from_the_executed_notebooks_and_reads_offline_in_a_browser(ci_output, chromium,
+                                                                                     screenshots):
+    """Every page opens without console errors, every image loads, every internal link resolves, the equations are
+    typeset by the bundled MathJax; the site loads nothing from outside itself."""
+    import functools
+    import http.server
+    import threading
+    import time
+    from urllib.parse import urlparse
+
+    from mpt_utils.book import build_book
+
+    executed = sorted((ci_output / "notebooks").glob("*.ipynb"))
+    if len(executed) != len(NOTEBOOKS):
+        pytest.fail(f"the book test reads the ci run of all {len(NOTEBOOKS)} notebooks (run the whole module); "
+                    f"found {len(executed)}", pytrace=False)
+    start = time.perf_counter()
+    book = build_book(ci_output)
+    print(f"book built in {time.perf_counter() - start:.1f} s")
+    pages = sorted(book.glob("*.html"))
+    assert {p.stem for p in pages} >= {"index", *(p.stem for p in NOTEBOOKS)}
+    external = re.compile(r"<(?:script|link|img)[^>]+(?:src|href)=\"(?:https?:)?//", re.I)
+    for page in pages:
+        assert not external.search(page.read_text(encoding="utf-8")), f"{page.name} loads something from the network"
+
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(book))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    try:
+        chromium.get_log("browser")  # forget what earlier tests logged
+        for page in pages:
+            chromium.get(base + page.name)
+            found = chromium.execute_async_script(BOOK_PAGE_CHECKS)
+            errors = [e["message"] for e in chromium.get_log("browser") if e["level"] == "SEVERE"]
+            assert errors == [], f"{page.name}: console errors {errors}"
+            assert found["broken_images"] == [], f"{page.name}: images that did not load {found['broken_images']}"
+            for link in found["links"]:
+                url = urlparse(link)
+                if link.startswith(base) and url.path.strip("/"):
+                    assert (book / url.path.lstrip("/")).exists(), f"{page.name}: broken link {link}"
+            if page.stem in ("02_rank_pooling", "03_eulerian_magnification"):  # both teach with equations
+                assert found["equations"] > 0, f"{page.name}: no equation was typeset"
+            if page.stem == "index":
+                chromium.save_screenshot(str(screenshots / "book_landing.png"))
+                assert "MPT" in found["title"]
+            if page.stem == "02_rank_pooling":
+                chromium.save_screenshot(str(screenshots / "book_chapter_02.png"))
+    finally:
+        server.shutdown()
+    landing = (book / "index.html").read_text(encoding="utf-8")
+    for chapter in NOTEBOOKS:  # the landing page itself (not a redirect) leads to every chapter, in order
+        assert f'href="{chapter.stem}.html"' in landing
+    assert "profile ci" in landing and "paper: MPT" in landing  # the results beside the paper's, labelled
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
