@@ -227,26 +227,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="where the notebooks are (default: the repository's notebooks/)")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds")
     parser.add_argument("--book", action="store_true",
-                        help="build the website OUTPUT/book/ from the notebooks already executed in OUTPUT/notebooks/ "
-                        "(runs no notebook; serve it with: python -m http.server -d OUTPUT/book)")
+                        help="after running the notebooks, build the website OUTPUT/book/ from OUTPUT/notebooks/ "
+                        "(read it with: python -m http.server -d OUTPUT/book)")
+    parser.add_argument("--book-only", action="store_true",
+                        help="build OUTPUT/book/ from the notebooks already executed in OUTPUT/notebooks/, "
+                        "running none (under a minute)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     output_root = (args.output or work_dir() / "outputs").resolve()
-    if args.book:
-        from .book import BookError, build_book
-
-        start = time.perf_counter()
-        try:
-            book = build_book(output_root)
-        except BookError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        print(f"Book built in {time.perf_counter() - start:.0f} s: {book / 'index.html'}\n"
-              f"Read it with: python -m http.server -d {book}  (then open http://localhost:8000)")
-        return 0
+    if args.book_only:
+        return make_book(output_root)
     try:
         notebooks = find_notebooks(args.notebooks_dir, args.only)
         # the notebooks' own run, resolved once here first: bad input stops before any notebook starts
@@ -284,6 +277,21 @@ def main(argv: list[str] | None = None) -> int:
     if len(rows) == len(find_notebooks(args.notebooks_dir)):  # a partial run (--only) keeps the full run's record
         atomic_write_json(executed / RUN_RECORD, record)
     print(f"\nExecuted notebooks: {executed}")
+    return make_book(output_root) if args.book else 0
+
+
+def make_book(output_root: Path) -> int:
+    """Build the book from ``output_root``'s executed notebooks; say where it is and how to read it."""
+    from .book import BookError, build_book
+
+    start = time.perf_counter()
+    try:
+        book = build_book(output_root)
+    except BookError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"Book built in {time.perf_counter() - start:.0f} s: {book / 'index.html'}\n"
+          f"Read it with: python -m http.server -d {book}  (then open http://localhost:8000)")
     return 0
 
 

@@ -115,7 +115,7 @@ LAYERS = [
     {"run"},
     {"experiments", "executors", "analysis", "plotting", "sweep"},
     {"cli", "session"},
-    {"notebooks"},
+    {"notebooks", "book"},
 ]
 
 
