@@ -63,10 +63,14 @@ class BookError(RuntimeError):
 SETUP_TAGS = {"parameters", "injected-parameters"}
 
 
-def chapter_notebook(executed: Path, target: Path) -> None:
-    """Copy an executed notebook into the book's sources: its Colab badge becomes a text link, and its set-up
-    cells are folded (MyST-NB's ``hide-input`` tag)."""
+def chapter_notebook(executed: Path, target: Path, caption: str = "") -> None:
+    """Copy an executed notebook into the book's sources: its Colab badge becomes a text link, its set-up cells are
+    folded (MyST-NB's ``hide-input`` tag), and a line under its title names what its figures and tables come from
+    (``caption``: profile, data, backbone)."""
     nb = json.loads(executed.read_text(encoding="utf-8"))
+    if caption:
+        nb["cells"].insert(1, {"cell_type": "markdown", "id": "book-caption", "metadata": {},
+                               "source": f"*Every figure and table of this chapter: {caption}.*"})
     for cell in nb["cells"]:
         source = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         tags = cell.setdefault("metadata", {}).setdefault("tags", [])
@@ -162,15 +166,15 @@ def build_book(output_root: str | Path) -> Path:
                         "--output) first, then build the book") from None
     record_file = executed / RUN_RECORD
     record = json.loads(record_file.read_text()) if record_file.is_file() else {}
-    sessions = [output_root / p.stem / SESSION_RECORD for p in notebooks]
-    captions = [json.loads(f.read_text())["caption"] for f in sessions if f.is_file()]
-    record.setdefault("caption", captions[-1] if captions else "")  # what the notebooks ran on (notebook 06 last)
+    captions = {p.stem: json.loads(f.read_text())["caption"] for p in notebooks
+                if (f := output_root / p.stem / SESSION_RECORD).is_file()}
+    record.setdefault("caption", list(captions.values())[-1] if captions else "")  # the last notebook's run
     book = output_root / "book"
     with tempfile.TemporaryDirectory(prefix=".book-", dir=output_root) as tmp:
         source, html = Path(tmp) / "source", Path(tmp) / "html"
         (source / "_static").mkdir(parents=True)
         for path in notebooks:
-            chapter_notebook(path, source / path.name)
+            chapter_notebook(path, source / path.name, captions.get(path.stem, ""))
         pipeline = output_root / "00_overview" / "mpt_pipeline.png"
         if pipeline.is_file():
             shutil.copy(pipeline, source / "_static" / pipeline.name)

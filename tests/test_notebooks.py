@@ -187,6 +187,8 @@ def test_the_book_builds_from_the_executed_notebooks_and_reads_offline_in_a_brow
     for chapter in NOTEBOOKS:  # the landing page itself (not a redirect) leads to every chapter, in order
         assert f'href="{chapter.stem}.html"' in landing
     assert "profile ci" in landing and "paper: MPT" in landing  # the results beside the paper's, labelled
+    for chapter in NOTEBOOKS:  # every chapter says what its figures and tables come from
+        assert "Every figure and table of this chapter: profile ci" in (book / f"{chapter.stem}.html").read_text()
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

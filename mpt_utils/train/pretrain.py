@@ -204,8 +204,7 @@ def pretrain_backbone(
     # n_generated clips are made; those whose (meaningless) emotion is outside the CASME II scheme are not loaded;
     # the loaded ones split into n_train and n_val (the clips of val_subjects subjects, for the AU ROC-AUC)
     report: dict[str, Any] = {"config": config.as_dict(), "train_loss": losses, "n_generated": config.n_clips,
-                              "n_loaded": len(samples), "n_train": len(train_idx), "n_val": len(val_idx),
-                              "seconds": None}
+                              "n_train": len(train_idx), "n_val": len(val_idx), "seconds": None}
     if len(val_idx):
         with torch.no_grad():
             scores = torch.sigmoid(logits_of(val_idx)).cpu().numpy()
