@@ -47,11 +47,18 @@ html_theme = "sphinx_book_theme"
 html_title = "MPT tutorial"
 html_theme_options = {{"use_download_button": True, "show_toc_level": 2}}
 html_context = {{"default_mode": "light"}}  # the theme's mode switch starts from a valid mode (no console error)
+html_favicon = "_static/favicon.svg"  # a page without one makes the browser ask for /favicon.ico, which is not there
 html_show_sourcelink = False
 html_copy_source = False           # the chapters' notebooks are on GitHub and Colab; no second copy here
 html_last_updated_fmt = None
 suppress_warnings = ["mystnb.unknown_mime_type", "myst.header"]
 '''
+
+
+#: The site's icon: its initials, drawn by the browser (no file to fetch from anywhere else).
+FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" '
+           'fill="#3b6ea5"/><text x="16" y="21" font-size="12" text-anchor="middle" fill="white" '
+           'font-family="sans-serif">MPT</text></svg>')
 
 
 class BookError(RuntimeError):
@@ -178,6 +185,7 @@ def build_book(output_root: str | Path) -> Path:
         pipeline = output_root / "00_overview" / "mpt_pipeline.png"
         if pipeline.is_file():
             shutil.copy(pipeline, source / "_static" / pipeline.name)
+        (source / "_static" / "favicon.svg").write_text(FAVICON, encoding="utf-8")
         (source / "index.md").write_text(landing_page(output_root, [p.stem for p in notebooks], record),
                                          encoding="utf-8")
         (source / "conf.py").write_text(CONF.format(repo=REPO_URL), encoding="utf-8")
