@@ -41,12 +41,12 @@ extensions = ["myst_nb", "sphinx-mathjax-offline", "sphinx_togglebutton"]
 exclude_patterns = ["_build"]
 nb_execution_mode = "off"          # the executed notebooks' saved outputs are the content
 nb_merge_streams = True            # a text progress bar's updates read as one line, as in JupyterLab
-nb_ipywidgets_js = {{}}            # never load widget scripts from a CDN (the headless run saved no widgets)
+nb_ipywidgets_js = {}            # never load widget scripts from a CDN (the headless run saved no widgets)
 myst_enable_extensions = ["dollarmath", "amsmath"]
 html_theme = "sphinx_book_theme"
 html_title = "MPT tutorial"
-html_theme_options = {{"use_download_button": True, "show_toc_level": 2}}
-html_context = {{"default_mode": "light"}}  # the theme's mode switch starts from a valid mode (no console error)
+html_theme_options = {"use_download_button": True, "show_toc_level": 2}
+html_context = {"default_mode": "light"}  # the theme's mode switch starts from a valid mode (no console error)
 html_favicon = "_static/favicon.svg"  # a page without one makes the browser ask for /favicon.ico, which is not there
 html_show_sourcelink = False
 html_copy_source = False           # the chapters' notebooks are on GitHub and Colab; no second copy here
@@ -188,7 +188,7 @@ def build_book(output_root: str | Path) -> Path:
         (source / "_static" / "favicon.svg").write_text(FAVICON, encoding="utf-8")
         (source / "index.md").write_text(landing_page(output_root, [p.stem for p in notebooks], record),
                                          encoding="utf-8")
-        (source / "conf.py").write_text(CONF.format(repo=REPO_URL), encoding="utf-8")
+        (source / "conf.py").write_text(CONF, encoding="utf-8")
         args = ["-b", "html", "-W", "--keep-going", "-q", str(source), str(html)]  # a warning fails the build
         if build_main(args) != 0:
             raise BookError(f"Sphinx could not build the book from {executed} (its messages are above)")

@@ -274,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print_summary(rows)
     record = {"profile": args.profile, "caption": run.caption, "finished": time.strftime("%Y-%m-%d %H:%M"),
               "seconds": {name: seconds for name, _, seconds in rows}}
-    if len(rows) == len(find_notebooks(args.notebooks_dir)):  # a partial run (--only) keeps the full run's record
+    if not args.only:  # a partial run keeps the full run's record
         atomic_write_json(executed / RUN_RECORD, record)
     print(f"\nExecuted notebooks: {executed}")
     return make_book(output_root) if args.book else 0

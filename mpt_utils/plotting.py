@@ -138,11 +138,12 @@ def add_caption(fig, text: str, fontsize: float = 7, pad: float = 0.06):
 
 def caption_overlaps(fig, caption) -> list[str]:
     """Which axes of ``fig`` (named by title, else by index) the ``caption`` text's box overlaps, tick labels and
-    axis labels included: empty when the caption stands clear of them."""
+    axis labels included: empty when the caption stands clear of them. The same rule (:func:`boxes_overlap`) as
+    the check of saved figures."""
     renderer = fig.canvas.get_renderer()
-    box = caption.get_window_extent(renderer)
+    box = caption.get_window_extent(renderer).extents
     return [ax.get_title() or f"axes {i}" for i, ax in enumerate(fig.axes)
-            if ax.get_visible() and box.overlaps(ax.get_tightbbox(renderer))]
+            if ax.get_visible() and boxes_overlap(box, ax.get_tightbbox(renderer).extents)]
 
 
 def layout_metadata(fig, caption) -> dict[str, str]:
