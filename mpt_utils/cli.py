@@ -23,24 +23,28 @@ This module only parses: :func:`mpt_utils.run.resolve_run` builds the run (as th
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
 
+from .config import COLORS, PRECISIONS, ConfigError
 from .data import CLASS_SCHEMES, DatasetError, synthetic_params
 from .executors import ExecutorError, SlurmOptions, check_slurm, parse_devices, parse_extra, parse_time
 from .experiments import IncompleteError, collect, run_experiment, table_caveat
+from .io import OutputFolderError, check_output_folder
 from .model import PretrainedWeightsError
 from .motion import DYNAMIC_SCALINGS
 from .profiles import PROFILES
 from .run import COMPOSITE_SOURCES, DATASETS, RunError, resolve_run
-from .runtime import DATA_ROOT_ENV
+from .runtime import DATA_ROOT_ENV, select_device
 from .sweep import AMPLITUDES, SEEDS, run_amplitude_sweep, sweep_verdict
-from .train import ABLATIONS, ConfigMismatchError
+from .train import ABLATIONS, ConfigMismatchError, NoFinishedFoldsError
 
 #: How this command names each input in its messages (see :func:`mpt_utils.run.resolve_run`).
 FLAGS = {"profile": "--profile", "dataset": "--dataset", "data_root": "--root", "scheme": "--scheme",
-         "roots": "--root-casme2/--root-samm/--root-smic", "weights": "--weights", "pretrained": "--no-pretrained"}
+         "roots": "--root-casme2/--root-samm/--root-smic", "weights": "--weights", "pretrained": "--no-pretrained",
+         "setting": "--{dashed}"}
 
 
 def _sampling_rate(text: str) -> float | str:
@@ -58,9 +62,18 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--profile", default="quick", choices=sorted(PROFILES))
     p.add_argument("--dataset", default=None, choices=DATASETS,
-                   help="default: recognised from --root's layout, else the synthetic set")
-    p.add_argument("--root", default=None, help="the dataset's folder (default: $MPT_DATA_ROOT; for synthetic "
-                   "data, where to generate it; default data/synthetic-<profile>)")
+                   help="default: recognised from --root's layout, else the synthetic set. To generate a synthetic "
+                   "set into a folder of your choice, pass --dataset synthetic --root FOLDER (an empty or new "
+                   "folder; a synthetic set already there is used as it is)")
+    p.add_argument("--root", default=None, help="the dataset's folder (default: $MPT_DATA_ROOT). For synthetic data "
+                   "(--dataset synthetic) the folder to generate the set in, or a set generated before; without "
+                   "--root and --dataset: data/synthetic-<profile>")
+    p.add_argument("--skip-bad-rows", action="store_true",
+                   help="leave out (and report) coding-sheet rows whose frames are missing or do not match, "
+                   "instead of stopping")
+    p.add_argument("--fill-missing-frames", action="store_true",
+                   help="read a missing onset, apex or offset frame from its neighbours (reported) instead of "
+                   "stopping")
     for name in COMPOSITE_SOURCES:
         p.add_argument(f"--root-{name}", default=None, help=f"{name}'s folder for --dataset megc2019")
     p.add_argument("--scheme", "--classes", dest="scheme", default=None, choices=sorted(CLASS_SCHEMES),
@@ -82,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="magnification: spatial cut-off in pixels that lowers alpha on fine levels (default: off)")
     p.add_argument("--skip-finest", action=argparse.BooleanOptionalAction, default=None,
                    help="magnification: leave the finest pyramid level unamplified (default: the profile's, off)")
-    p.add_argument("--color", choices=["rgb", "yiq"], default=None,
+    p.add_argument("--color", choices=list(COLORS), default=None,
                    help="magnification colour space (default: rgb); yiq allows --chroma-attenuation")
     p.add_argument("--chroma-attenuation", type=float, default=None,
                    help="with --color yiq: chroma amplified this many times less than luma (default: 1)")
@@ -92,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-pretrained", action="store_true",
                    help="random backbone (with --profile paper: a timing run, labelled as such everywhere)")
     p.add_argument("--device", default=None, help="auto, cuda, mps or cpu (default: the profile's)")
-    p.add_argument("--precision", default=None, choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--precision", default=None, choices=list(PRECISIONS))
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--cache-dir", default=None, help="preprocessed-clip cache (default: data/cache)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -136,11 +149,38 @@ def _executor_options(args: argparse.Namespace) -> tuple[str, list[str], SlurmOp
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command; return its exit status: 0 done, 1 a failure while working (a full disk, folds left
+    unfinished), 2 bad input (nothing written), 130 interrupted (rerunning the same command resumes)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print(f"interrupted: rerun the same command to resume ({args.out}: finished folds are kept, the "
+              "interrupted one is redone)", file=sys.stderr)
+        return 130
+    except OSError as exc:  # a full disk, a folder that became read-only, a vanished mount: while working
+        print(f"error: {os_error_message(exc)}; rerun the same command to resume once it is fixed", file=sys.stderr)
+        return 1
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an operating-system error: what failed and on which file."""
+    what = exc.strerror or str(exc)
+    return f"{what.lower() if exc.errno == errno.ENOSPC else what} while writing {exc.filename}" if exc.filename \
+        else what
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         if args.action == "collect" or args.collect:
             print(collect(args.out))
             return 0
+        check_output_folder(args.out, "--out")
+        if args.device:  # an unavailable device stops here, before any data work
+            try:
+                select_device(args.device)
+            except (RuntimeError, ValueError) as exc:
+                raise RunError(f"{exc} (--device)") from None
         executor, devices, slurm = _executor_options(args)
         if args.ablation and "amplitude" in args.ablation:
             return _amplitude_sweep(args, executor)
@@ -154,16 +194,20 @@ def main(argv: list[str] | None = None) -> int:
             lambda_c=args.lambda_c, skip_finest=args.skip_finest, color=args.color,
             chroma_attenuation=args.chroma_attenuation, dynamic_scaling=args.dynamic_scaling,
             device=args.device, precision=args.precision, seed=args.seed,
+            errors="skip" if args.skip_bad_rows else "raise", fill_missing_frames=args.fill_missing_frames,
         )
         print(table_caveat(run))
         print(run_experiment(run, args.out, args.ablation, cache_dir=args.cache_dir, progress=not args.quiet,
                              executor=executor, devices=devices, slurm=slurm, wait_for_slurm=args.wait))
-    except (RunError, DatasetError, PretrainedWeightsError, ConfigMismatchError, ExecutorError,
-            FileNotFoundError) as exc:
+    except (RunError, DatasetError, PretrainedWeightsError, ConfigMismatchError, ExecutorError, ConfigError,
+            OutputFolderError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except IncompleteError as exc:  # the tables of what is done, then what is not
         print(exc.tables)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except NoFinishedFoldsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0

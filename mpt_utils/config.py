@@ -12,11 +12,65 @@ This module sits at the bottom of the package: it imports nothing of ours, so ev
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 #: Fields that do not change what a run computes: a rerun may differ in them.
 NON_RESULT_FIELDS = ("max_folds", "device", "label")
+
+#: The allowed values of the settings that name a choice (each the one home of its list).
+COLORS = ("rgb", "yiq")
+DYNAMIC_SCALINGS = ("minmax", "zero_centred")
+CLASS_WEIGHTS = ("none", "balanced")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: ``--device``: auto, cpu, mps, cuda or cuda:<index>.
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class ConfigError(ValueError):
+    """A :class:`TrainConfig` setting has a value it cannot take; the message names the setting and its choices,
+    ``setting`` is the field's name."""
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message)
+        self.setting = setting
+
+
+def _check_int(name: str, value: Any, low: int, optional: bool = False) -> int | None:
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{name} must be a whole number >= {low}" + (" or None" if optional else "")
+                          + f", got {value!r}", name)
+    if value < low:
+        raise ConfigError(f"{name} must be >= {low}, got {value}", name)
+    return int(value)
+
+
+def _check_real(name: str, value: Any, low: float, strict: bool = False, optional: bool = False) -> float | None:
+    """A finite number ``>= low`` (``> low`` when ``strict``), as a float."""
+    if value is None and optional:
+        return None
+    bound = f"{'>' if strict else '>='} {low:g}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number {bound}" + (" or None" if optional else "")
+                          + f", got {value!r}", name)
+    if value < low or (strict and value == low):
+        raise ConfigError(f"{name} must be {bound}, got {value:g}", name)
+    return float(value)
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {list(choices)}, got {value!r}", name)
+
+
+def _check_type(name: str, value: Any, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name} must be {what}, got {value!r}", name)
 
 
 @dataclass(frozen=True)
@@ -29,7 +83,8 @@ class TrainConfig:
     backbone, pretrained, weights, backbone_kwargs: the frozen ViT (see ``create_backbone``); the paper's is
         ViT-B/16 pre-trained on ImageNet-21k.
     image_size, num_frames: frame side in pixels and T, the frames per clip (section IV-A: 224 and 16).
-    num_prompts, reduction, token_average: K (Fig. 5), r (Table XI) and the adapter's token-average reading.
+    num_prompts, reduction, token_average: K (Fig. 5; 0: no motion prompts), r (Table XI) and the adapter's
+        token-average reading.
     generator_channels: C, the width of the motion prompt generator's per-frame features (eq. 8).
     generator_patch: the side in pixels of the generator's convolutional stem, the same for every backbone (16:
         the paper's ViT-B/16 patch), so that the backbone ablation compares backbones, not generator sizes.
@@ -93,6 +148,52 @@ class TrainConfig:
     precision: str = "auto"
     max_folds: int | None = None
     label: str = ""
+
+    def __post_init__(self) -> None:
+        """Check every setting where it is made: a wrong value fails here, naming the setting and its choices,
+        not inside the first fold (:class:`ConfigError`). Numbers are normalised (``numpy.int64(3)`` -> ``3``)."""
+        ints = {"image_size": 8, "num_frames": 2, "num_prompts": 0, "reduction": 1, "generator_channels": 1,
+                "generator_patch": 1, "order": 1, "epochs": 1, "batch_size": 1, "val_subjects": 0, "seed": 0}
+        optional_ints = {"levels": 1, "threads": 1, "max_folds": 1}
+        reals = {"alpha": (0.0, False), "low_hz": (0.0, True), "high_hz": (0.0, True), "lr": (0.0, True),
+                 "weight_decay": (0.0, False), "chroma_attenuation": (0.0, True)}
+        normalised: dict[str, Any] = {}
+        for name, low in ints.items():
+            normalised[name] = _check_int(name, getattr(self, name), low)
+        for name, low in optional_ints.items():
+            normalised[name] = _check_int(name, getattr(self, name), low, optional=True)
+        for name, (low, strict) in reals.items():
+            normalised[name] = _check_real(name, getattr(self, name), low, strict)
+        normalised["lambda_c"] = _check_real("lambda_c", self.lambda_c, 0.0, strict=True, optional=True)
+        if self.fs != "per_clip":
+            normalised["fs"] = _check_real("fs", self.fs, 0.0, strict=True)
+        for name, value in normalised.items():
+            object.__setattr__(self, name, value)
+        if self.low_hz >= self.high_hz:
+            raise ConfigError(f"low_hz ({self.low_hz:g} Hz) must be below high_hz ({self.high_hz:g} Hz)", "low_hz")
+        if self.fs != "per_clip" and self.high_hz >= self.fs / 2:
+            raise ConfigError(f"high_hz ({self.high_hz:g} Hz) must be below the Nyquist frequency fs/2 "
+                              f"({self.fs / 2:g} Hz): lower high_hz or raise fs", "fs")
+        for name in ("pretrained", "token_average", "skip_finest", "select_epoch_on_val"):
+            _check_type(name, getattr(self, name), bool, "True or False")
+        for name in ("variant", "backbone"):
+            _check_type(name, getattr(self, name), str, "a name")
+            if not getattr(self, name):
+                raise ConfigError(f"{name} must be a name, got an empty string", name)
+        _check_type("weights", self.weights, (str, type(None)), "a checkpoint's path or None")
+        _check_type("backbone_kwargs", self.backbone_kwargs, dict, "a dict of keyword arguments")
+        _check_type("label", self.label, str, "a caption (text)")
+        _check_choice("color", self.color, COLORS)
+        _check_choice("dynamic_scaling", self.dynamic_scaling, DYNAMIC_SCALINGS)
+        _check_choice("class_weights", self.class_weights, CLASS_WEIGHTS)
+        _check_choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
+            raise ConfigError(f"device must be auto, cpu, mps, cuda or cuda:<index>, got {self.device!r}", "device")
+        if self.classes is not None and (not isinstance(self.classes, tuple)
+                                         or not all(isinstance(c, str) and c for c in self.classes)):
+            raise ConfigError(f"classes must be a tuple of class names or None, got {self.classes!r}", "classes")
+        if self.select_epoch_on_val and self.val_subjects == 0:
+            raise ConfigError("select_epoch_on_val needs a validation split: set val_subjects >= 1", "val_subjects")
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with ``changes`` applied; ``None`` values are skipped, so unset optional command-line or

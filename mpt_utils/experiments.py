@@ -123,8 +123,14 @@ def run_experiment(
         require_hub_weights(backbone)
     run.prepare_backbone(progress=progress)
     existing = [r for r in rows if (r.folder / "config.json").exists()]
-    for row in existing + [r for r in rows if r not in existing]:  # a mismatch is refused before anything is created
+    for row in existing:  # a mismatch is refused before anything is created
         open_run(run.samples, row.config, row.folder)
+    unfinished = [r for r in rows if not r.probe and not all(fold_done(r.folder, s)
+                                                            for s, _, _ in folds_to_run(run.samples, r.config))]
+    _warm_cache(run, unfinished, cache_dir, progress)  # a damaged frame stops here, before a new folder is made
+    for row in rows:
+        if row not in existing:
+            open_run(run.samples, row.config, row.folder)
     atomic_write_json(out / SPEC_FILE, {"run": run.spec(), "ablations": list(ablations or [])})
     for row in (r for r in rows if r.probe):  # seconds each: here, whichever executor trains the models
         if progress:
@@ -139,7 +145,6 @@ def run_experiment(
         return write_tables(run, out, tables)
     tasks = [Task(row.name, row.config, row.folder, subject) for row in rows
              for subject, _, _ in folds_to_run(run.samples, row.config) if not fold_done(row.folder, subject)]
-    _warm_cache(run, rows, cache_dir, progress)
     if executor == "local":
         failures = run_local(tasks, run.samples, devices, cache_dir=cache_dir, progress=progress)
         return _finished(run, out, tables, tasks, "; ".join(failures) or "the workers stopped early")
@@ -167,7 +172,8 @@ def _finished(run: Run, out: Path, tables: dict[str, list[Row]], tasks: Sequence
 
 
 def _warm_cache(run: Run, rows: Sequence[Row], cache_dir, progress: bool) -> None:
-    """Preprocess every clip once here, for every preprocessing the rows use, so workers only read the cache."""
+    """Preprocess every clip once here, for every preprocessing the rows use, so that workers only read the cache
+    and a damaged frame stops the command before any run folder is made."""
     seen = set()
     for row in rows:
         key = (row.config.image_size, row.config.num_frames, tuple(sorted(row.config.magnify_kwargs().items())),

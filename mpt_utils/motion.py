@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from scipy import signal
 
-from .config import PAPER
+from .config import DYNAMIC_SCALINGS, PAPER  # DYNAMIC_SCALINGS: the ways scale_dynamic_image maps to [0, 1]
 
 # --- rank pooling --------------------------------------------------------------------------------
 
@@ -70,10 +70,6 @@ def rank_pool(frames: np.ndarray) -> np.ndarray:
     change = frames.astype(np.float32) - frames[..., :1, :, :, :].astype(np.float32)
     # contract the time axis (-4) with the weights: (..., T, H, W, C) -> (..., H, W, C)
     return np.einsum("t,...thwc->...hwc", weights, change)
-
-
-#: The ways :func:`scale_dynamic_image` maps a dynamic image to [0, 1].
-DYNAMIC_SCALINGS = ("minmax", "zero_centred")
 
 
 def scale_dynamic_image(d: np.ndarray, method: str = PAPER.dynamic_scaling) -> np.ndarray:

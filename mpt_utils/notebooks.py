@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from .data import CLASS_SCHEMES, DatasetError
-from .io import atomic_write_json
+from .io import atomic_write_json, check_output_folder
 from .model import PretrainedWeightsError
 from .profiles import PROFILES
 from .run import RunError, resolve_run
@@ -236,17 +236,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the notebooks; return the exit status: 0 done, 1 a notebook failed, 2 bad input (nothing written),
+    130 interrupted (Ctrl-C: rerunning the same command runs them again; the LOSO runs inside resume)."""
     args = build_parser().parse_args(argv)
+    try:
+        return _main(args)
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to run the notebooks again (their LOSO runs resume where they "
+              "stopped)", file=sys.stderr)
+        return 130
+
+
+def _main(args: argparse.Namespace) -> int:
     output_root = (args.output or work_dir() / "outputs").resolve()
     if args.book_only:
         return make_book(output_root)
     try:
+        check_output_folder(output_root, "--output")
         notebooks = find_notebooks(args.notebooks_dir, args.only)
         # the notebooks' own run, resolved once here first: bad input stops before any notebook starts
         run = resolve_run(args.profile, dataset=args.dataset, data_root=args.data_root, scheme=args.scheme,
                     weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS)
     except (FileNotFoundError, ValueError, RunError, DatasetError, PretrainedWeightsError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}", file=sys.stderr)  # OutputFolderError and ConfigError are ValueErrors
         return 2
     os.environ[HEADLESS_ENV] = "1"  # the kernels inherit it: plain-text progress bars, no widgets
     executed = output_root / "notebooks"

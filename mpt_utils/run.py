@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import (
     CLASS_SCHEMES,
     DEFAULT_SCHEME,
@@ -59,6 +59,7 @@ PYTHON_NAMES = {
     "scheme": "scheme=",
     "weights": "weights=",
     "pretrained": "pretrained=False",
+    "setting": "{name}=",  # any TrainConfig field: {name} is the field, {dashed} the same with dashes
 }
 
 
@@ -79,6 +80,7 @@ class Run:
     caption: which profile, data and backbone: written on every figure and table.
     pretraining: the synthetic pre-training that makes ``config.weights`` (None when the weights come
         from a file, the hub, or nowhere).
+    loading: how the data were loaded, ``{"errors": ..., "fill_missing_frames": ...}`` (see ``load_dataset``).
     """
 
     profile: Profile
@@ -91,6 +93,7 @@ class Run:
     config: TrainConfig
     caption: str
     pretraining: PretrainConfig | None = None
+    loading: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -126,7 +129,7 @@ class Run:
         """Everything needed to rebuild this run elsewhere without resolving it again (:func:`run_from_spec`)."""
         return {"profile": dataclasses.asdict(self.profile), "dataset": self.dataset, "scheme": self.scheme,
                 "sources": {name: str(root) for name, root in self.sources.items()},
-                "config": self.config.as_dict(), "caption": self.caption}
+                "config": self.config.as_dict(), "caption": self.caption, "loading": self.loading}
 
     def __str__(self) -> str:
         subjects = len({s.group for s in self.samples})
@@ -137,12 +140,13 @@ class Run:
 def run_from_spec(spec: Mapping[str, Any]) -> Run:
     """The :class:`Run` a :meth:`Run.spec` describes: its data loaded again from the same folders, nothing made."""
     sources = {name: Path(root) for name, root in spec["sources"].items()}
-    samples = [s for name, root in sources.items() for s in load_dataset(name, root, spec["scheme"])]
+    loading = spec.get("loading", {})
+    samples = [s for name, root in sources.items() for s in load_dataset(name, root, spec["scheme"], **loading)]
     fields = dict(spec["config"])
     config = TrainConfig(**{**fields, "classes": tuple(fields["classes"])})
     return Run(profile=Profile(**spec["profile"]), dataset=spec["dataset"], scheme=spec["scheme"],
                classes=config.classes, root=None if spec["dataset"] == COMPOSITE else next(iter(sources.values())),
-               sources=sources, samples=samples, config=config, caption=spec["caption"])
+               sources=sources, samples=samples, config=config, caption=spec["caption"], loading=loading)
 
 
 def default_synthetic_root(profile: Profile) -> Path:
@@ -161,6 +165,8 @@ def resolve_run(
     pretrained: bool | None = None,
     flags: Mapping[str, str] | None = None,
     progress: bool = True,
+    errors: str = "raise",
+    fill_missing_frames: bool = False,
     **overrides: Any,
 ) -> Run:
     """Resolve a run from a profile and the user's inputs; trains nothing.
@@ -177,6 +183,9 @@ def resolve_run(
     pretrained: None: the profile decides; False: a random backbone (a timing run, labelled as such).
     flags: how the calling command names each input in its messages (``{"data_root": "--root", ...}``).
     progress: progress bars while a synthetic set is generated.
+    errors, fill_missing_frames: how the loader treats sheet rows that do not match the frames and missing key
+        frames (see :func:`mpt_utils.data.load_dataset`; the command line's ``--skip-bad-rows`` and
+        ``--fill-missing-frames``).
     overrides: :class:`~mpt_utils.config.TrainConfig` fields (``epochs=3``, ``variant="head_only"`` ...);
         None values are ignored.
     """
@@ -192,6 +201,10 @@ def resolve_run(
         config = profile.train_config(**overrides, pretrained=True if weights else pretrained)
     except TypeError as exc:
         raise RunError(str(exc)) from None
+    except ConfigError as exc:
+        setting = exc.setting or ""
+        flag = names["setting"].format(name=setting, dashed=setting.replace("_", "-"))
+        raise RunError(f"{exc} ({flag})" if setting in overrides else str(exc)) from None
     if config.variant not in VARIANTS:
         raise RunError(f"unknown variant {config.variant!r}; choose one of {sorted(VARIANTS)}")
     config, pretraining = _resolve_backbone(config, profile, weights)
@@ -201,7 +214,8 @@ def resolve_run(
         raise RunError(f"unknown class scheme {scheme!r}; choose one of {sorted(CLASS_SCHEMES)} ({names['scheme']})")
     if dataset == COMPOSITE and scheme != COMPOSITE:
         raise RunError(f"the MEGC 2019 composite uses the {COMPOSITE!r} scheme; leave {names['scheme']} unset")
-    samples = [s for name, root in sources.items() for s in load_dataset(name, root, scheme)]
+    loading = {"errors": errors, "fill_missing_frames": fill_missing_frames}
+    samples = [s for name, root in sources.items() for s in load_dataset(name, root, scheme, **loading)]
     classes = class_names(scheme)
     try:
         check_classes(samples, classes)
@@ -211,7 +225,7 @@ def resolve_run(
     return Run(profile=profile, dataset=dataset, scheme=scheme, classes=classes,
                root=None if dataset == COMPOSITE else next(iter(sources.values())), sources=sources,
                samples=samples, config=config.replace(classes=classes, label=caption), caption=caption,
-               pretraining=pretraining)
+               pretraining=pretraining, loading=loading)
 
 
 def _resolve_backbone(config: TrainConfig, profile: Profile, weights) -> tuple[TrainConfig, PretrainConfig | None]:

@@ -7,7 +7,8 @@ Each command is taken from the README's code blocks and run in a subprocess on t
   (the notebook runner, when it names no notebook) to keep it fast;
 - ``export`` lines of the same block applied to the commands after them.
 
-A command documented as failing (a comment ``# stops: "<message>"``) must exit 2 with that message. Commands that
+A command documented as failing (a comment ``# stops: "<message>"``) must exit 2 with that message, and one
+documented with another exit status (``# exit 1: "<message>"``) that status and message. Commands that
 need what a test machine lacks (:data:`NEEDS`: the ``paper`` profile's hub weights, GPUs, a SLURM cluster) must stop
 at once with the message that says so, exit 2, and run a second time in their local form (:data:`LOCAL`: the
 ``ci`` profile, CPU workers). ``collect`` runs on a tiny experiment made in its folder first.
@@ -29,9 +30,61 @@ from mpt_utils.runtime import REPO_ROOT
 
 README = (REPO_ROOT / "README.md").read_text()
 
+
+def truncated_casme2(folder: Path) -> Path:
+    """CASME II with the onset frame of its first clip cut in half (a download that stopped early)."""
+    make_casme2(folder)
+    frame = folder / "Cropped" / "sub01" / "EP02_01f" / "reg_img46.jpg"
+    frame.write_bytes(frame.read_bytes()[: frame.stat().st_size // 2])
+    return folder
+
+
+def casme2_without_an_apex(folder: Path) -> Path:
+    make_casme2(folder)
+    (folder / "Cropped" / "sub02" / "EP01_01" / "reg_img20.jpg").unlink()
+    return folder
+
+
+def swapped_casme2(folder: Path) -> Path:
+    """CASME II with one more clip, whose sheet row has its onset and offset swapped (16 and 1)."""
+    import shutil
+
+    make_casme2(folder, csv=True)
+    shutil.copytree(folder / "Cropped" / "sub03" / "EP07_01", folder / "Cropped" / "sub03" / "EP07_02")
+    with open(folder / "CASME2-coding-20140508.csv", "a") as sheet:
+        sheet.write("3,EP07_02,16,8,1,R4,others\n")
+    return folder
+
+
+#: Folders made immutable for the commands that must refuse them (made writable again at the end).
+_IMMUTABLE: list[Path] = []
+
+
+def read_only(folder: Path) -> Path:
+    """A folder nobody may write in, root included."""
+    folder.mkdir(parents=True)
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+        _IMMUTABLE.append(folder)
+    else:
+        folder.chmod(0o555)
+    return folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _writable_again():
+    yield
+    for folder in _IMMUTABLE:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
 #: The README's example folders and what stands in for them.
 FOLDERS = {"/data/CASME2": make_casme2, "/data/SAMM": make_samm, "/data/SMIC": make_smic,
-           "/data/empty": lambda folder: folder.mkdir(parents=True) or folder}
+           "/data/empty": lambda folder: folder.mkdir(parents=True) or folder,
+           "/data/CASME2-truncated": truncated_casme2, "/data/CASME2-no-apex": casme2_without_an_apex,
+           "/data/CASME2-swapped": swapped_casme2, "/data/read-only": read_only,
+           "/data/a-file.txt": lambda path: (path.parent.mkdir(parents=True, exist_ok=True), path.write_text("x"),
+                                             path)[-1]}
 
 #: Commands that need what a test machine lacks, first match first: (a pattern of the command, the exact command's
 #: exit status and a regular expression its message matches). The hub is unreachable in tests (HF_HUB_OFFLINE),
@@ -65,7 +118,9 @@ def readme_commands() -> list[tuple[str, dict[str, str], str | None]]:
                 env[name] = value
             elif re.search(r"python -m mpt_utils\.", command):
                 stops = re.search(r'stops[^"]*"([^"]+)"', comment)
-                found.append((command, dict(env), stops.group(1) if stops else None))
+                exits = re.search(r'exit (\d+): "([^"]+)"', comment)
+                failure = (2, stops.group(1)) if stops else (int(exits.group(1)), exits.group(2)) if exits else None
+                found.append((command, dict(env), failure))
     return found
 
 
@@ -77,6 +132,7 @@ def test_the_readme_has_the_commands_this_test_expects():
     assert any("--classes megc2019" in c or "--scheme megc2019" in c for c, _, _ in COMMANDS)
     assert any("--dataset megc2019" in c for c, _, _ in COMMANDS)
     assert sum(failure is not None for _, _, failure in COMMANDS) >= 3
+    assert {failure[0] for _, _, failure in COMMANDS if failure} >= {1, 2, 130}
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +146,13 @@ def local_form(command: str, home: Path, out: Path) -> list[str]:
     args = shlex.split(command)
     args[0] = sys.executable  # "python" or ".venv/bin/python"
     for i, arg in enumerate(args):
-        if arg in FOLDERS or arg.rstrip("/") in FOLDERS:
-            args[i] = str(folder(home, arg.rstrip("/")))
-        if i and args[i - 1] in ("--out", "--output"):
+        named = next((f for f in FOLDERS if arg.rstrip("/") == f or arg.startswith(f + "/")), None)
+        if named:  # a README folder (or a path inside one): its stand-in
+            args[i] = str(folder(home, named)) + arg.rstrip("/")[len(named):]
+        elif i and args[i - 1] in ("--out", "--output"):
             args[i] = str(out)
     if "mpt_utils.train" in args and "collect" not in args:
-        args += ["--max-folds", "1", "--epochs", "1", "--quiet"]
+        args += [a for flag in ("--max-folds", "--epochs") if flag not in args for a in (flag, "1")] + ["--quiet"]
     elif "mpt_utils.notebooks" in args and "--only" not in args:
         args += ["--only", "00"]
     if "mpt_utils.notebooks" in args and "--output" not in args:
@@ -134,7 +191,8 @@ def same_command(args: list[str], env: dict[str, str]) -> tuple:
             options.append([arg])
         else:
             options[-1].append(arg)
-    options = [[o[0], "OUT"] if o[0] in ("--out", "--output") else o for o in options]
+    # the output folder is left out, unless it is one of the README's stand-in folders (a file, a read-only one)
+    options = [[o[0], "OUT"] if o[0] in ("--out", "--output") and "/folders/" not in o[-1] else o for o in options]
     return tuple(args[1:3]), tuple(sorted(map(tuple, options))), tuple(sorted(env.items()))
 
 
@@ -156,7 +214,7 @@ def test_a_readme_command_runs(command, env, failure, home, tmp_path):
     args = local_form(command, home, tmp_path / "out")
     need = need_of(command)
     if failure is not None:
-        expected = [(args, 2, re.escape(failure))]
+        expected = [(args, failure[0], re.escape(failure[1]))]
     elif need is not None:
         expected = [(args, need[1], need[2])]
         local = command

@@ -41,12 +41,39 @@ class FaceNotFoundError(DatasetError):
     """No face was detected on a raw frame that needs cropping."""
 
 
+def incomplete_image(data: bytes) -> str | None:
+    """Why an encoded JPEG, PNG or BMP file's bytes are not a whole image, or None when they end as they should.
+
+    OpenCV decodes a truncated JPEG without an error (libjpeg fills the missing rows with grey and prints a
+    warning that names no file), so the file's end is checked: a JPEG ends with its EOI marker (``FF D9``,
+    possibly followed by padding), a PNG with its ``IEND`` chunk, a BMP is as long as its header says.
+    """
+    if data[:3] == b"\xff\xd8\xff":
+        return None if b"\xff\xd9" in data[-1024:] else "a JPEG without its end marker (truncated)"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return None if b"IEND" in data[-64:] else "a PNG without its IEND chunk (truncated)"
+    if data[:2] == b"BM" and len(data) >= 6:
+        declared = int.from_bytes(data[2:6], "little")
+        return None if len(data) >= declared else f"a BMP of {len(data)} bytes whose header declares {declared}"
+    return None
+
+
 def read_frame(path: Path) -> np.ndarray:
-    """One frame as RGB uint8 ``(H, W, 3)``; grayscale files are replicated to 3 channels."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    """One frame as RGB uint8 ``(H, W, 3)``; grayscale files are replicated to 3 channels.
+
+    A file that is missing, not an image, or not a whole image (:func:`incomplete_image`) raises a
+    :class:`DatasetError` naming it.
+    """
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"cannot read the frame {path} ({exc.strerror}); re-extract it from the dataset's "
+                           "archive") from None
+    problem = incomplete_image(data)
+    image = None if problem else cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise DatasetError(
-            f"cannot decode the frame {path} (missing, truncated or not an image); "
+            f"cannot decode the frame {path} ({problem or 'not an image, or damaged'}); "
             "re-extract it from the dataset's archive"
         )
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
@@ -199,8 +226,17 @@ def _read_positions(sample: Sample, positions: np.ndarray, size: int, box: FaceB
     cropped to ``box`` and resized: uint8 ``(len(positions), size, size, 3)``."""
     needed = sorted({int(np.floor(p)) for p in positions} | {int(np.ceil(p)) for p in positions})
     frames = {}
+    first_shape = None
     for i in needed:
         image = read_frame(sample.frame_paths[i])
+        if first_shape is None:
+            first_shape = (image.shape, sample.frame_paths[i])
+        elif image.shape != first_shape[0]:
+            raise DatasetError(
+                f"the frame {sample.frame_paths[i]} is {image.shape[1]} x {image.shape[0]} pixels, but "
+                f"{first_shape[1].name} of the same clip is {first_shape[0][1]} x {first_shape[0][0]}; "
+                "re-extract the clip from the dataset's archive"
+            )
         if box is not None:
             x, y, w, h = box
             image = image[y : y + h, x : x + w]

@@ -69,13 +69,37 @@ def list_frames(folder: Path) -> tuple[tuple[Path, ...], tuple[int, ...]]:
     return tuple(p for _, p in pairs), tuple(numbers)
 
 
+#: How a caller leaves bad sheet rows out, named in the messages that could use it.
+SKIP_HINT = "or leave such rows out (--skip-bad-rows on the command line, errors='skip' in Python)"
+#: How a caller fills missing key frames from their neighbours.
+FILL_HINT = "--fill-missing-frames on the command line, fill_missing_frames=True in Python"
+
+
 def _check_span(where: str, folder: Path, numbers: Sequence[int], onset: int, offset: int) -> None:
+    if onset > offset:
+        raise DatasetError(
+            f"{where}: the onset frame {onset} comes after the offset frame {offset}; correct the sheet row "
+            f"(the two are swapped or mistyped), {SKIP_HINT}"
+        )
     if not numbers[0] <= onset <= offset <= numbers[-1]:
         raise DatasetError(
             f"{where}: onset {onset} / offset {offset} lie outside the frames present in {folder} "
-            f"({numbers[0]}..{numbers[-1]}); check the sheet row against the frames on disk, "
-            "or load with errors='skip' to leave such rows out"
+            f"({numbers[0]}..{numbers[-1]}); check the sheet row against the frames on disk, {SKIP_HINT}"
         )
+
+
+def _check_key_frames(where: str, folder: Path, numbers: Sequence[int], keys: dict[str, int | None],
+                      fill: bool) -> list[str]:
+    """The coded key frames (``{"onset": 12, ...}``) whose files are missing from ``folder``: an error unless
+    ``fill`` (then they are returned, to be reported, and read from their neighbours)."""
+    present = set(numbers)
+    missing = [f"{name} {number}" for name, number in keys.items() if number is not None and number not in present]
+    if missing and not fill:
+        raise DatasetError(
+            f"{where}: the {', '.join(missing)} frame file(s) are missing from {folder}; re-extract them from the "
+            f"dataset's archive, fill them from their neighbours ({FILL_HINT}), {SKIP_HINT}"
+        )
+    return missing
 
 
 # --- sheets --------------------------------------------------------------------------------------
@@ -89,9 +113,10 @@ def _read_table(path: Path, header_marker: str | None = None):
     """Read an ``.xlsx``/``.xls``/``.csv`` sheet as strings; find the header row by a marker."""
     import pandas as pd
 
-    reader = pd.read_csv if path.suffix.lower() == ".csv" else pd.read_excel
+    csv = path.suffix.lower() == ".csv"
     try:
-        raw = reader(path, header=None, dtype=str)
+        raw = pd.read_csv(path, header=None, dtype=str, sep=_csv_delimiter(path)) if csv else \
+            pd.read_excel(path, header=None, dtype=str)
     except Exception as exc:  # pandas' own words ("specify an engine manually" ...) would not help here
         raise DatasetError(
             f"{path} is not a readable .xlsx/.csv coding sheet ({type(exc).__name__}); replace it with the sheet "
@@ -108,6 +133,18 @@ def _read_table(path: Path, header_marker: str | None = None):
     table.columns = [_norm_column(c) for c in raw.iloc[header_row].values]
     table = table.loc[:, [c for c in table.columns if c and c != "nan" and not c.startswith("unnamed")]]
     return table.dropna(how="all").reset_index(drop=True)
+
+
+def _csv_delimiter(path: Path) -> str:
+    """The CSV export's delimiter: a comma, or the semicolon or tab that spreadsheet programs write in locales
+    where the comma is the decimal mark (said once when it is not a comma)."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = next((line for line in f if line.strip()), "")
+    counts = {d: first.count(d) for d in (",", ";", "\t")}
+    delimiter = max(counts, key=counts.get) if any(counts.values()) else ","
+    if delimiter != ",":
+        say_once(f"{path.name}: read as {'semicolon' if delimiter == ';' else 'tab'}-separated values")
+    return delimiter
 
 
 def _column(table, path: Path, *names: str) -> str:
@@ -155,22 +192,60 @@ def _estimate_apex(onset: int, offset: int) -> int:
     return (onset + offset) // 2
 
 
-def _report_estimated(dataset: str, samples: Sequence[Sample]) -> None:
-    n = sum(s.apex_estimated for s in samples)
-    if n:
-        say_once(f"{dataset}: {n} sample(s) have no coded apex; the middle frame between onset and "
+def _report_estimated(dataset: str, uncoded: int, outside: list[str]) -> None:
+    """Say once how many apexes were estimated: uncoded ones, and coded ones outside onset..offset (named)."""
+    if uncoded:
+        say_once(f"{dataset}: {uncoded} sample(s) have no coded apex; the middle frame between onset and "
                  "offset stands in for it (Sample.apex_estimated is True for them)")
+    if outside:
+        say_once(f"{dataset}: {len(outside)} sample(s) have a coded apex outside their onset..offset span ("
+                 + "; ".join(outside[:3]) + ("; ..." if len(outside) > 3 else "")
+                 + "); the middle frame stands in for it (Sample.apex_estimated is True); correct the sheet if "
+                 "the apex was mistyped")
+
+
+def _report_gaps(dataset: str, gaps: dict[str, list[int]], filled_keys: list[str]) -> None:
+    """Say once which frames between onset and offset are missing, and are read from their neighbours."""
+    if gaps:
+        frames = sum(len(v) for v in gaps.values())
+        examples = "; ".join(f"{clip}: {', '.join(map(str, numbers[:4]))}{' ...' if len(numbers) > 4 else ''}"
+                             for clip, numbers in list(gaps.items())[:3])
+        say_once(f"{dataset}: {frames} frame(s) between onset and offset are missing in {len(gaps)} clip(s) "
+                 f"({examples}{'; ...' if len(gaps) > 3 else ''}); each is read from its neighbours")
+    if filled_keys:
+        say_once(f"{dataset}: {len(filled_keys)} missing key frame(s) filled from their neighbours, as asked ("
+                 + "; ".join(filled_keys[:3]) + ("; ..." if len(filled_keys) > 3 else "") + ")")
 
 
 def _rows_to_samples(
-    rows: list[dict], dataset: str, fps: float, cropped: bool, errors: str
+    rows: list[dict], dataset: str, fps: float, cropped: bool, errors: str, fill_missing_frames: bool = False
 ) -> list[Sample]:
-    """Turn parsed sheet rows into samples, checking folders and frame spans."""
+    """Turn parsed sheet rows into samples, checking folders, frame spans, key frames and repeated rows.
+
+    A clip listed twice with the same coding is used once (and reported); listed twice with different codings,
+    it is an error. Frames missing between onset and offset are read from their neighbours and reported once;
+    a missing key frame (onset, coded apex, offset) is an error unless ``fill_missing_frames``.
+    """
     if errors not in {"raise", "skip"}:
         raise ValueError("errors must be 'raise' or 'skip'")
-    samples, skipped = [], []
+    samples, skipped, repeated, outside, filled_keys = [], [], [], [], []
+    gaps: dict[str, list[int]] = {}
+    seen: dict[tuple[str, str], dict] = {}
+    uncoded = 0
     for row in rows:
         try:
+            key = (row["subject"], row["clip"])
+            coding = {k: row[k] for k in ("onset", "apex", "offset", "emotion")}
+            if key in seen:
+                if seen[key]["coding"] != coding:
+                    raise DatasetError(
+                        f"{row['where']}: the clip is listed a second time with another coding than in "
+                        f"{seen[key]['where']} ({coding} against {seen[key]['coding']}); delete the wrong row, "
+                        f"{SKIP_HINT}"
+                    )
+                repeated.append(row["where"])
+                continue
+            seen[key] = {"coding": coding, "where": row["where"]}
             if not row["folder"].is_dir():
                 raise DatasetError(
                     f"{row['where']}: no frame folder at {row['folder']}; the sheet names a clip the "
@@ -180,7 +255,18 @@ def _rows_to_samples(
             onset, offset = row["onset"], row["offset"]
             _check_span(row["where"], row["folder"], numbers, onset, offset)
             apex = row["apex"]
-            estimated = apex is None or not onset <= apex <= offset
+            in_span = apex is not None and onset <= apex <= offset
+            keys = {"onset": onset, "apex": apex if in_span else None, "offset": offset}
+            filled_keys += [f"{row['subject']}/{row['clip']}: {k}" for k in
+                            _check_key_frames(row["where"], row["folder"], numbers, keys, fill_missing_frames)]
+            missing = sorted(set(range(onset, offset + 1)) - set(numbers) - {v for v in keys.values() if v is not None})
+            if missing:
+                gaps[f"{row['subject']}/{row['clip']}"] = missing
+            estimated = not in_span
+            if apex is None:
+                uncoded += 1
+            elif not in_span:
+                outside.append(f"{row['where']}: apex {apex}, onset..offset {onset}..{offset}")
             if estimated:
                 apex = _estimate_apex(onset, offset)
             samples.append(
@@ -207,7 +293,11 @@ def _rows_to_samples(
             skipped.append(str(exc))
     if skipped:
         say_once(f"{dataset}: skipped {len(skipped)} sheet row(s): " + "; ".join(skipped[:5]))
-    _report_estimated(dataset, samples)
+    if repeated:
+        say_once(f"{dataset}: {len(repeated)} sheet row(s) repeat a clip listed before with the same coding and "
+                 "are used once (" + "; ".join(repeated[:3]) + ("; ..." if len(repeated) > 3 else "") + ")")
+    _report_estimated(dataset, uncoded, outside)
+    _report_gaps(dataset, gaps, filled_keys)
     return samples
 
 
@@ -273,7 +363,8 @@ def _coded_rows(
     return rows
 
 
-def load_casme2(root: str | Path, errors: str = "raise", dataset: str = "casme2") -> list[Sample]:
+def load_casme2(root: str | Path, errors: str = "raise", dataset: str = "casme2",
+                fill_missing_frames: bool = False) -> list[Sample]:
     """Load CASME II (all emotions; apply a class scheme with :func:`load_dataset`).
 
     ``root`` holds the coding sheet ``CASME2-coding-*.xlsx`` (or a CSV export) and a frames
@@ -295,10 +386,10 @@ def load_casme2(root: str | Path, errors: str = "raise", dataset: str = "casme2"
                "offset": ("OffsetFrame",), "emotion": ("Estimated Emotion", "Emotion")}
     rows = _coded_rows(sheet, columns, subject_of, lambda subject, clip: frames / subject / clip)
     cropped = frames.name == "Cropped" or _is_cropped_folder(frames)
-    return _rows_to_samples(rows, dataset, 200.0, cropped, errors)
+    return _rows_to_samples(rows, dataset, 200.0, cropped, errors, fill_missing_frames)
 
 
-def load_samm(root: str | Path, errors: str = "raise") -> list[Sample]:
+def load_samm(root: str | Path, errors: str = "raise", fill_missing_frames: bool = False) -> list[Sample]:
     """Load SAMM (all emotions).
 
     ``root`` holds ``SAMM_Micro_FACS_Codes_v2.xlsx`` (title rows above the header are skipped)
@@ -321,7 +412,7 @@ def load_samm(root: str | Path, errors: str = "raise") -> list[Sample]:
                "offset": ("Offset Frame",), "emotion": ("Estimated Emotion", "Emotion")}
     rows = _coded_rows(sheet, columns, subject_of, folder_of)
     cropped = frames.name == "SAMM_CROP" or _is_cropped_folder(frames)
-    return _rows_to_samples(rows, "samm", 200.0, cropped, errors)
+    return _rows_to_samples(rows, "samm", 200.0, cropped, errors, fill_missing_frames)
 
 
 # --- SMIC-HS -------------------------------------------------------------------------------------
@@ -333,7 +424,7 @@ def _smic_hs(root: Path) -> Path | None:
     return hs if hs is not None and any(hs.glob("s*/micro")) else None
 
 
-def load_smic(root: str | Path, errors: str = "raise") -> list[Sample]:
+def load_smic(root: str | Path, errors: str = "raise", fill_missing_frames: bool = False) -> list[Sample]:
     """Load SMIC-HS from ``HS/`` (or its parent): ``sN/micro/<emotion>/<clip>/`` frames.
 
     SMIC has no coding sheet: the emotion is the folder name, onset and offset are the first
@@ -370,7 +461,7 @@ def load_smic(root: str | Path, errors: str = "raise") -> list[Sample]:
         )
     if not rows:
         raise DatasetError(f"no clip folders found under {hs}/sN/micro/<emotion>/")
-    return _rows_to_samples(rows, "smic", 100.0, _is_cropped_folder(hs), errors)
+    return _rows_to_samples(rows, "smic", 100.0, _is_cropped_folder(hs), errors, fill_missing_frames)
 
 
 # --- one entry point -----------------------------------------------------------------------------
@@ -379,12 +470,13 @@ LOADERS = {
     "casme2": load_casme2,
     "samm": load_samm,
     "smic": load_smic,
-    "synthetic": lambda root, errors="raise": load_casme2(root, errors=errors, dataset="synthetic"),
+    "synthetic": lambda root, errors="raise", fill_missing_frames=False: load_casme2(
+        root, errors=errors, dataset="synthetic", fill_missing_frames=fill_missing_frames),
 }
 
 
 def load_dataset(
-    name: str, root: str | Path, scheme: str | None = None, errors: str = "raise"
+    name: str, root: str | Path, scheme: str | None = None, errors: str = "raise", fill_missing_frames: bool = False
 ) -> list[Sample]:
     """Load a dataset and label it under a class scheme.
 
@@ -395,11 +487,14 @@ def load_dataset(
     root: the dataset folder (see each loader).
     scheme: class scheme (``"casme2"``, ``"samm"``, ``"smic"``, ``"megc2019"``); ``None`` uses the
         dataset's own. Emotions outside the scheme are dropped with a reported count.
-    errors: ``"raise"`` (default) or ``"skip"`` for sheet rows that do not match the frames.
+    errors: ``"raise"`` (default) or ``"skip"`` for sheet rows that do not match the frames (left out and
+        reported once).
+    fill_missing_frames: read a missing onset, apex or offset frame from its neighbours (reported once) instead
+        of stopping. Frames missing between them are always read from their neighbours, and reported once.
     """
     if name not in LOADERS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(LOADERS)}")
-    samples = LOADERS[name](root, errors=errors)
+    samples = LOADERS[name](root, errors=errors, fill_missing_frames=fill_missing_frames)
     return apply_scheme(samples, scheme or DEFAULT_SCHEME[name])
 
 

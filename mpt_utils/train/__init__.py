@@ -13,6 +13,7 @@ from .inputs import ModelInputs, default_cache_dir, motion_inputs, prepare_input
 from .loso import (
     ConfigMismatchError,
     LOSOResult,
+    NoFinishedFoldsError,
     collect_results,
     fold_dir_name,
     fold_done,
@@ -46,6 +47,7 @@ __all__ = [
     "BACKBONE_NOTES",
     "ConfigMismatchError",
     "LOSOResult",
+    "NoFinishedFoldsError",
     "ModelInputs",
     "PretrainConfig",
     "TrainConfig",

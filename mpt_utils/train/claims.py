@@ -1,11 +1,15 @@
 """Claims: two workers never train the same LOSO fold, and a dead worker's fold is taken over.
 
-A worker that is about to train a fold creates ``folds/.claim-<fold>.json`` with ``O_EXCL`` (atomic on POSIX
-file systems, shared ones included), holding who it is: host, process id, SLURM job (if any), a random token
-and a heartbeat time that it refreshes after every epoch. Another worker that finds the file skips the fold,
-unless the claim is **stale**, by the first of these rules that applies:
+A worker that is about to train a fold creates ``folds/.claim-<fold>.json`` holding who it is: host, process id,
+SLURM job (if any), a random token and a heartbeat time that it refreshes after every epoch. The file appears with
+its content in one step (written aside, then hard-linked into place, which never replaces an existing claim:
+:func:`mpt_utils.io.create_exclusive`), so a worker killed at any moment leaves either no claim or a whole one.
+Another worker that finds the file skips the fold, unless the claim is **stale**, by the first of these rules
+that applies:
 
 1. its heartbeat is older than ``stale_after_s`` (default 30 minutes: a worker that stopped refreshing it);
+   a claim that cannot be read (damaged by hand, or half written on a file system without hard links) has no
+   owner to ask, so its file's modification time stands for its heartbeat;
 2. it was made on this host by a process that no longer exists (an interrupted run resumes at once);
 3. it was made by this very process and is not held any more (an exception unwound through the fold);
 4. it names a SLURM job that ``squeue`` no longer lists, or the job this worker runs in (a requeued job's
@@ -20,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import uuid
@@ -28,8 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: Seconds without a heartbeat after which a claim counts as abandoned (rule 1).
-STALE_AFTER_S = 1800.0
+from ..io import STALE_AFTER_S, atomic_write_text, create_exclusive, host_name, pid_alive
 
 #: Tokens of the claims this process holds (rule 3).
 _HELD: set[str] = set()
@@ -41,16 +43,6 @@ def current_job() -> str | None:
     if array and index:
         return f"{array}_{index}"
     return os.environ.get("SLURM_JOB_ID") or None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, owned by someone else
-        return True
-    return True
 
 
 def slurm_job_alive(job: str) -> bool | None:
@@ -70,8 +62,8 @@ def stale_reason(info: dict[str, Any], stale_after_s: float = STALE_AFTER_S) -> 
     age = time.time() - float(info.get("heartbeat", 0))
     if age > stale_after_s:
         return f"no heartbeat for {age:.0f} s"
-    same_host = info.get("host") == socket.gethostname()
-    if same_host and not _pid_alive(int(info.get("pid", 0))):
+    same_host = info.get("host") == host_name()
+    if same_host and not pid_alive(int(info.get("pid", 0))):
         return f"its process {info.get('pid')} on this host has ended"
     if same_host and int(info.get("pid", 0)) == os.getpid() and info.get("token") not in _HELD:
         return "this process gave it up"
@@ -91,7 +83,7 @@ class Claim:
     token: str
 
     def info(self) -> dict[str, Any]:
-        return {"host": socket.gethostname(), "pid": os.getpid(), "job": current_job(), "token": self.token,
+        return {"host": host_name(), "pid": os.getpid(), "job": current_job(), "token": self.token,
                 "heartbeat": time.time()}
 
     def held(self) -> bool:
@@ -119,9 +111,30 @@ def read(path: Path) -> dict[str, Any] | None:
 
 
 def _write(path: Path, info: dict[str, Any]) -> None:
-    tmp = path.with_name(f"{path.name}.{info['token']}.tmp")
-    tmp.write_text(json.dumps(info))
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(info))
+
+
+def unreadable_age(path: Path) -> float | None:
+    """Seconds since an unreadable claim file was last written (its stand-in heartbeat), None if it is gone."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+
+
+def discard_if_stale(path: str | Path, stale_after_s: float = STALE_AFTER_S) -> str | None:
+    """Delete the claim ``path`` if it no longer protects anything (a worker killed after its fold was in place,
+    before it could release the claim); return why, or None when it was kept (or is gone)."""
+    path = Path(path)
+    current = read(path)
+    if current is None:
+        age = unreadable_age(path)
+        reason = None if age is None or age <= stale_after_s else f"unreadable and not rewritten for {age:.0f} s"
+    else:
+        reason = stale_reason(current, stale_after_s)
+    if reason is not None:
+        path.unlink(missing_ok=True)
+    return reason
 
 
 def acquire(path: str | Path, stale_after_s: float = STALE_AFTER_S) -> tuple[Claim | None, str]:
@@ -133,21 +146,27 @@ def acquire(path: str | Path, stale_after_s: float = STALE_AFTER_S) -> tuple[Cla
     claim = Claim(path, uuid.uuid4().hex)
     info = claim.info()
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        create_exclusive(path, json.dumps(info), step="claim written")
     except FileExistsError:
         current = read(path)
-        if current is None:  # being rewritten by its holder right now
-            return None, "a claim being refreshed"
-        reason = stale_reason(current, stale_after_s)
-        who = f"{current.get('host')}:{current.get('pid')}" + (f" (job {current['job']})" if current.get("job") else "")
-        if reason is None:
-            return None, who
+        if current is None:
+            age = unreadable_age(path)
+            if age is None:  # released between our two looks: try once more
+                return acquire(path, stale_after_s)
+            if age <= stale_after_s:
+                return None, (f"an unreadable claim ({path.name}, last written {age:.0f} s ago; it counts as "
+                              f"abandoned after {stale_after_s:.0f} s, or delete it if no worker runs this fold)")
+            who, reason = "an unreadable claim", f"unreadable and not rewritten for {age:.0f} s"
+        else:
+            reason = stale_reason(current, stale_after_s)
+            who = f"{current.get('host')}:{current.get('pid')}" + (f" (job {current['job']})" if current.get("job")
+                                                                   else "")
+            if reason is None:
+                return None, who
         _write(path, info)
         if not claim.held():  # another worker took it over at the same moment, and won
             return None, "a worker that took it over at the same moment"
         _HELD.add(claim.token)
         return claim, f"took over the claim of {who}: {reason}"
-    with os.fdopen(fd, "w") as f:
-        f.write(json.dumps(info))
     _HELD.add(claim.token)
     return claim, ""

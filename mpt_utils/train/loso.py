@@ -50,7 +50,9 @@ from ..io import (
     atomic_write,
     atomic_write_json,
     atomic_write_text,
+    fault_point,
     file_sha256,
+    remove_stale_temporaries,
 )
 from ..metrics import compute_metrics
 from ..model import MPT, VARIANTS, PretrainedWeightsError, build_variant, checkpoint_file
@@ -66,6 +68,10 @@ EpochCallback = Callable[[str, int, float], None]
 
 class ConfigMismatchError(RuntimeError):
     """``out_dir`` holds results of a different configuration or dataset."""
+
+
+class NoFinishedFoldsError(RuntimeError):
+    """A run folder has no finished fold to pool (every fold it was asked for is held by another worker)."""
 
 
 @dataclass
@@ -313,8 +319,15 @@ def open_run(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path
     config = config.replace(classes=resolve_classes(samples, config))
     digest = weights_identity(config)  # a missing checkpoint fails here, before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
+    for folder in (out_dir, out_dir / "folds"):  # what a writer killed before its rename left behind
+        for stale in remove_stale_temporaries(folder):
+            log.info("removed %s, left by an interrupted write", stale.name)
     _check_out_dir(out_dir, config, dataset_fingerprint(samples), digest)
     (out_dir / "folds").mkdir(exist_ok=True)
+    for claim in (out_dir / "folds").glob(".claim-*.json"):  # a worker killed after its fold was in place
+        fold = claim.name[len(".claim-"):-len(".json")]
+        if fold_done(out_dir, fold) and (reason := claims.discard_if_stale(claim)):
+            log.info("removed the claim on the finished fold %s: %s", fold, reason)
     return config
 
 
@@ -400,20 +413,26 @@ def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, c
     fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(config.classes)))
     tmp = folds_dir / f".tmp-{fold_dir_name(subject)}-{claim.token[:8]}"
     tmp.mkdir()
-    atomic_save_safetensors(tmp / "trainable.safetensors", model.trainable_state_dict())
-    atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
-                    y_pred=logits.argmax(1), logits=logits, features=features,
-                    keys=np.array([samples[i].key for i in test_idx]))
-    atomic_save_npy(tmp / "fed_indices.npy", np.unique(fed))
-    atomic_write_json(tmp / "metrics.json", {
-        "subject": subject, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)),
-        "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
-        "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
-        "history": history, "device": str(device), "precision": precision.name,
-        "threads": torch.get_num_threads(), "lr": learning_rate(config),
-    })
-    atomic_write_json(tmp / "COMPLETE", {**claim.info(), "finished": time.time()})
-    tmp.rename(folds_dir / fold_dir_name(subject))  # the fold appears complete or not at all
+    try:  # a fold is written into tmp and renamed into place whole: a crash at any point leaves no fold folder
+        atomic_save_safetensors(tmp / "trainable.safetensors", model.trainable_state_dict())
+        atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
+                        y_pred=logits.argmax(1), logits=logits, features=features,
+                        keys=np.array([samples[i].key for i in test_idx]))
+        atomic_save_npy(tmp / "fed_indices.npy", np.unique(fed))
+        atomic_write_json(tmp / "metrics.json", {
+            "subject": subject, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)),
+            "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
+            "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
+            "history": history, "device": str(device), "precision": precision.name,
+            "threads": torch.get_num_threads(), "lr": learning_rate(config),
+        })
+        atomic_write_json(tmp / "COMPLETE", {**claim.info(), "finished": time.time()})
+        fault_point("fold rename", tmp)
+        tmp.rename(folds_dir / fold_dir_name(subject))  # the fold appears complete or not at all
+    except BaseException:  # an error, a full disk, Ctrl-C: nothing half-written stays behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    fault_point("fold in place", folds_dir / fold_dir_name(subject))
     log.info("fold %s: %d test samples, accuracy %.3f, %.1f s", subject, len(test_idx),
              fold_metrics["accuracy"], seconds)
 
@@ -447,6 +466,7 @@ def run_loso(
         log.info("LOSO: %d samples, %d subjects, %d folds to run, %s", len(samples),
                  len({s.group for s in samples}), len(todo), config.label)
         pending = [f for f in todo if not fold_done(out_dir, f[0])]
+        held = []
         with intra_op_threads(config.threads):
             context = FoldContext.build(samples, config, cache_dir, progress) if pending else None
             for fold_no, (subject, train_idx, test_idx) in enumerate(progress_bar(todo, desc="LOSO folds",
@@ -454,7 +474,15 @@ def run_loso(
                 if fold_done(out_dir, subject):
                     log.info("fold %s: already finished, skipped", subject)
                     continue
-                run_fold(context, out_dir, fold_no, subject, train_idx, test_idx, on_epoch_end, progress)
+                outcome = run_fold(context, out_dir, fold_no, subject, train_idx, test_idx, on_epoch_end, progress)
+                if outcome.startswith("held by"):
+                    held.append(f"fold {subject} is {outcome}")
+        if not any(fold_done(out_dir, s) for s, _, _ in loso_splits(samples)):
+            raise NoFinishedFoldsError(
+                f"no fold of {out_dir} is finished: " + "; ".join(held or ["none was run"])
+                + ". Rerun the same command once the other worker is done (a claim whose worker is gone is taken "
+                "over: see 'Many folds, many GPUs' in the README)"
+            )
         return collect_results(samples, config, out_dir, config.classes, n_folds=len(loso_splits(samples)))
     finally:
         log.removeHandler(handler)
