@@ -151,3 +151,152 @@ def test_a_run_makes_its_synthetic_backbone_once_when_asked(tmp_path, monkeypatc
 def test_pretraining_needs_clips():
     with pytest.raises(ValueError, match="clips > 0"):
         PretrainConfig.for_run(TrainConfig(), clips=0, epochs=1)
+
+
+# --- macro to micro (the "ma2mi" objective) --------------------------------------------------------------------
+
+
+def test_as_tokens_takes_tokens_or_a_feature_map():
+    from mpt_utils.train.objectives import as_tokens
+
+    assert as_tokens(torch.zeros(2, 5, 8)).shape == (2, 5, 8)
+    assert as_tokens(torch.arange(2 * 3 * 4 * 5.0).view(2, 3, 4, 5)).shape == (2, 20, 3)
+    assert as_tokens(torch.arange(2 * 3 * 4 * 5.0).view(2, 3, 4, 5))[0, 1, 2] == 2 * 20 + 1  # channel 2, position 1
+    with pytest.raises(ValueError, match="feature map"):
+        as_tokens(torch.zeros(2, 3))
+
+
+def test_the_moving_average_follows_its_formula():
+    from mpt_utils.train.objectives import ema_momentum, ema_update
+
+    assert ema_momentum(0, 10, 0.99) == pytest.approx(0.99) and ema_momentum(10, 10, 0.99) == pytest.approx(1.0)
+    teacher, student = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    before = teacher.weight.detach().clone()
+    ema_update(teacher, student, 0.9)
+    assert torch.allclose(teacher.weight, 0.9 * before + 0.1 * student.weight)
+
+
+@pytest.fixture(scope="module")
+def macro_corpus(tmp_path_factory):
+    """A tiny macro-expression corpus (the ``macro`` preset) and its prefix dynamic images."""
+    from mpt_utils.train.objectives import prefix_dynamic_images
+
+    root = make_synthetic(tmp_path_factory.mktemp("macro") / "corpus", n_subjects=3, n_clips=12, seed=7,
+                          preset="macro", progress=False)
+    samples = _load(root)
+    return samples, prefix_dynamic_images(samples, 32, 4, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)
+
+
+def test_the_macro_preset_moves_more_and_longer_than_the_default(macro_corpus, tmp_path):
+    samples, prefixes = macro_corpus
+    default = _load(make_synthetic(tmp_path / "default", n_subjects=3, n_clips=12, seed=7, progress=False))
+    span = lambda ss: sum(s.offset - s.onset for s in ss) / len(ss)  # noqa: E731
+    assert span(samples) > 1.2 * span(default)
+    assert prefixes.shape == (len(samples), 3, 3, 32, 32) and 0 <= prefixes.min() and prefixes.max() <= 1
+
+
+def _future_prediction(samples, prefixes, encoder_factory):
+    from mpt_utils.train.objectives import train_future_prediction
+
+    torch.manual_seed(0)
+    encoder = encoder_factory()
+    losses = train_future_prediction(encoder, lambda net, x: net(x), prefixes, epochs=2, batch_size=8, lr=1e-3,
+                                     weight_decay=0.05, seed=3)
+    return encoder, losses
+
+
+class _FeatureMapEncoder(torch.nn.Module):
+    """A CNN that returns a feature map, as the two-branch network's action branch does."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
+                                       torch.nn.Conv2d(8, 16, 3, stride=2, padding=1))
+
+    def forward(self, x):
+        return self.net(x)
+
+
+class _ViTTokens(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.vit = create_backbone("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=1)
+
+    def forward(self, x):
+        return self.vit.forward_features(x)
+
+
+def test_future_prediction_reads_no_label_and_is_deterministic(macro_corpus):
+    """Shuffling the emotion and AU columns changes nothing: the inputs and the trained weights are the same."""
+    import random
+
+    from mpt_utils.train.objectives import prefix_dynamic_images
+
+    samples, prefixes = macro_corpus
+    labels = [(s.emotion, s.label, s.action_units) for s in samples]
+    random.Random(0).shuffle(labels)
+    shuffled = [dataclasses.replace(s, emotion=e, label=lab, action_units=aus)
+                for s, (e, lab, aus) in zip(samples, labels)]
+    assert [s.action_units for s in shuffled] != [s.action_units for s in samples]
+    again = prefix_dynamic_images(shuffled, 32, 4, progress=False)  # a new cache: computed from the frames again
+    assert torch.equal(again, prefixes)
+    first, losses = _future_prediction(samples, prefixes, _ViTTokens)
+    second, _ = _future_prediction(shuffled, again, _ViTTokens)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert all(torch.isfinite(torch.tensor(losses))) and losses[-1] < losses[0]
+
+
+def test_future_prediction_trains_an_encoder_with_a_feature_map(macro_corpus):
+    samples, prefixes = macro_corpus
+    torch.manual_seed(0)
+    fresh = _FeatureMapEncoder()
+    trained, losses = _future_prediction(samples, prefixes, _FeatureMapEncoder)
+    assert all(torch.isfinite(torch.tensor(losses)))
+    assert not torch.equal(fresh.net[0].weight, trained.net[0].weight)  # it learned
+
+
+def test_a_ma2mi_checkpoint_is_built_deterministically_and_loads_like_a_hub_file(tmp_path):
+    config = dataclasses.replace(TINY, objective="ma2mi", n_clips=12, n_subjects=3, epochs=1)
+    assert config.fingerprint() != TINY.fingerprint()
+    assert dataclasses.replace(TINY, objective="au").fingerprint() == TINY.fingerprint()  # AU names unchanged
+    first = pretrain_backbone(config, tmp_path / "a.safetensors", cache_dir=tmp_path / "c1", progress=False)
+    second = pretrain_backbone(config, tmp_path / "b.safetensors", cache_dir=tmp_path / "c2", progress=False)
+    assert first.read_bytes() == second.read_bytes()
+    report = pretraining_report(first)
+    assert report["objective"] == "ma2mi" and report["config"]["objective"] == "ma2mi"
+    backbone = create_backbone("vit_tiny_patch16_224", weights=first, img_size=32, depth=1)
+    random_backbone = create_backbone("vit_tiny_patch16_224", pretrained=False, img_size=32, depth=1)
+    assert not torch.equal(backbone.blocks[0].attn.qkv.weight, random_backbone.blocks[0].attn.qkv.weight)
+    with pytest.raises(ValueError, match="objective must be one of"):
+        dataclasses.replace(TINY, objective="mae")
+
+
+def test_pixel_targets_are_the_later_prefix_cut_into_the_token_grid():
+    from mpt_utils.train.objectives import patch_targets
+
+    images = torch.rand(2, 3, 32, 32)
+    targets, skip = patch_targets(images, tokens=5)  # a CLS token and a 2 x 2 grid of 16-pixel patches
+    assert skip == 1 and targets.shape == (2, 4, 3 * 16 * 16)
+    assert torch.allclose(targets.mean(-1), torch.zeros(2, 4), atol=1e-5)
+    first = images[0, :, :16, 16:].reshape(-1)  # the top-right patch is the second token of the grid
+    assert torch.allclose(targets[0, 1], (first - first.mean()) / (first.var() + 1e-6).sqrt(), atol=1e-5)
+    with pytest.raises(ValueError, match="grid"):
+        patch_targets(torch.rand(1, 3, 32, 32), tokens=9)  # 32 pixels do not cut into 3 x 3
+
+
+@pytest.mark.parametrize("encoder", [_ViTTokens, _FeatureMapEncoder])
+def test_future_prediction_of_pixels_trains_tokens_and_feature_maps(encoder, macro_corpus):
+    from mpt_utils.train.objectives import train_future_prediction
+
+    _, prefixes = macro_corpus
+    torch.manual_seed(0)
+    fresh = encoder()
+    torch.manual_seed(0)
+    trained = encoder()
+    losses = train_future_prediction(trained, lambda net, x: net(x), prefixes, epochs=2, batch_size=8, lr=1e-3,
+                                     weight_decay=0.0, seed=3, target="pixels")
+    assert all(torch.isfinite(torch.tensor(losses)))
+    changed = [not torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values())]
+    assert any(changed)
+    with pytest.raises(ValueError, match="target must be one of"):
+        train_future_prediction(trained, lambda net, x: net(x), prefixes, 1, 8, 1e-3, 0.0, 3, target="frames")

@@ -42,6 +42,7 @@ from ..io import atomic_save_safetensors, atomic_write_json
 from ..model import create_backbone, normalisation
 from ..runtime import progress_bar, quiet, seed_everything, select_device, work_dir
 from .inputs import dynamic_images
+from .objectives import OBJECTIVES, prefix_dynamic_images, train_future_prediction
 
 log = logging.getLogger("mpt_utils.train")
 
@@ -65,6 +66,10 @@ class PretrainConfig:
     epochs, batch_size, lr, weight_decay: AdamW with a one-cycle schedule.
     val_subjects: corpus subjects held out to report AU detection on unseen faces.
     device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``).
+    objective: ``"au"`` (action-unit detection on an AU corpus) or ``"ma2mi"`` (macro-to-micro future
+        prediction on a corpus of the ``macro`` preset, reading no label: :mod:`.objectives`).
+    ema_start, target: ``"ma2mi"`` only: the moving target's first momentum, and what is predicted (the later
+        prefix's tokens under the moving copy, or its pixels: :data:`~.objectives.TARGETS`).
     """
 
     backbone: str
@@ -81,6 +86,13 @@ class PretrainConfig:
     weight_decay: float = 0.05
     val_subjects: int = 4
     device: str = "cpu"
+    objective: str = "au"
+    ema_start: float = 0.99
+    target: str = "latent"
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
 
     @classmethod
     def for_run(cls, config: TrainConfig, clips: int, epochs: int) -> PretrainConfig:
@@ -106,8 +118,13 @@ class PretrainConfig:
         return d
 
     def fingerprint(self) -> str:
-        """A short hash of the settings that change the weights (device excluded)."""
+        """A short hash of the settings that change the weights (device excluded; the objective's settings only
+        when it is not ``"au"``, so that AU checkpoints keep the names they had before objectives existed)."""
         fields = {k: v for k, v in self.as_dict().items() if k != "device"}
+        if self.objective == "au":
+            fields = {k: v for k, v in fields.items() if k not in ("objective", "ema_start", "target")}
+        elif self.target == "latent":  # the first MA2MI checkpoints, made before targets could be chosen
+            fields.pop("target")
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
 
 
@@ -122,10 +139,14 @@ def au_targets(samples, action_units: tuple[str, ...] = ACTION_UNITS) -> np.ndar
 
 
 def make_au_corpus(config: PretrainConfig, root: str | Path, progress: bool = True) -> list:
-    """Generate (once) and load the synthetic AU corpus; every emotion draws from every combination."""
+    """Generate (once) and load the synthetic pre-training corpus; every emotion draws from every combination.
+
+    ``"au"``: the default preset at ``config.amplitude``; ``"ma2mi"``: the ``macro`` preset (macro-expressions,
+    its own amplitudes and durations)."""
     recipes = {emotion: CORPUS_COMBINATIONS for emotion in CASME2_COUNTS}
-    make_synthetic(root, n_subjects=config.n_subjects, seed=config.seed, n_clips=config.n_clips,
-                   amplitude=config.amplitude, recipes=recipes, progress=progress)
+    world = dict(preset="macro") if config.objective == "ma2mi" else dict(amplitude=config.amplitude)
+    make_synthetic(root, n_subjects=config.n_subjects, seed=config.seed, n_clips=config.n_clips, recipes=recipes,
+                   progress=progress, **world)
     with quiet():  # the corpus' emotion column means nothing: no need to report the clips its scheme leaves out
         return load_dataset("synthetic", root)
 
@@ -161,6 +182,8 @@ def pretrain_backbone(
     corpus_root = Path(corpus_root or out_file.parent / f"au-corpus-{config.fingerprint()}")
     start = time.perf_counter()
     samples = make_au_corpus(config, corpus_root, progress=progress)
+    if config.objective == "ma2mi":
+        return _pretrain_ma2mi(config, samples, out_file, corpus_root, keep_corpus, start, cache_dir, progress)
     targets = torch.from_numpy(au_targets(samples))
     dynamic = dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir, progress=progress)
 
@@ -209,14 +232,49 @@ def pretrain_backbone(
         with torch.no_grad():
             scores = torch.sigmoid(logits_of(val_idx)).cpu().numpy()
         report["val_au_auc"] = _mean_auc(targets[val_idx].numpy(), scores)
+    _save(backbone, report, start, out_file, corpus_root, keep_corpus)
+    log.info("pre-trained %s on %d synthetic AU clips in %.0f s: final loss %.3f, held-out AU AUC %s",
+             config.backbone, len(train_idx), report["seconds"], losses[-1], report.get("val_au_auc"))
+    return out_file
+
+
+def _save(backbone: nn.Module, report: dict[str, Any], start: float, out_file: Path, corpus_root: Path,
+          keep_corpus: bool) -> None:
+    """Write the backbone's tensors and the report beside them (atomically); drop a corpus nobody asked to keep."""
     report["seconds"] = time.perf_counter() - start
     state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
     atomic_save_safetensors(out_file, state)
     atomic_write_json(out_file.with_suffix(".json"), report)
     if not keep_corpus:
         shutil.rmtree(corpus_root)
-    log.info("pre-trained %s on %d synthetic AU clips in %.0f s: final loss %.3f, held-out AU AUC %s",
-             config.backbone, len(train_idx), report["seconds"], losses[-1], report.get("val_au_auc"))
+
+
+def _pretrain_ma2mi(config: PretrainConfig, samples, out_file: Path, corpus_root: Path, keep_corpus: bool,
+                    start: float, cache_dir, progress: bool) -> Path:
+    """The ``"ma2mi"`` objective (:func:`~.objectives.train_future_prediction`) on the macro corpus' clips of
+    every subject but the first ``val_subjects`` (held out unseen, as the AU objective holds them out)."""
+    prefixes = prefix_dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir,
+                                     progress=progress)
+    held_out = {g for g, _, _ in loso_splits(samples)[: config.val_subjects]} if config.val_subjects else set()
+    val = np.array([s.group in held_out for s in samples])
+    seed_everything(config.seed)
+    device = select_device(config.device)
+    backbone = create_backbone(config.backbone, pretrained=False, img_size=config.image_size,
+                               **config.backbone_kwargs).to(device)
+    mean, std = (t.view(1, 1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
+    normalised = (prefixes - mean) / std
+    losses = train_future_prediction(
+        backbone, lambda net, x: net.forward_features(x), normalised[~val], config.epochs, config.batch_size,
+        config.lr, config.weight_decay, config.seed, config.ema_start, target=config.target, device=device,
+        progress=progress,
+    )
+    backbone.eval()
+    report: dict[str, Any] = {"config": config.as_dict(), "objective": "ma2mi", "train_loss": losses,
+                              "n_generated": config.n_clips, "n_train": int((~val).sum()), "n_val": int(val.sum()),
+                              "seconds": None}
+    _save(backbone, report, start, out_file, corpus_root, keep_corpus)
+    log.info("pre-trained %s by macro-to-micro future prediction on %d clips in %.0f s: final loss %.3f",
+             config.backbone, int((~val).sum()), report["seconds"], losses[-1])
     return out_file
 
 
@@ -248,8 +306,8 @@ def ensure_pretrained(config: PretrainConfig, out_file: str | Path, progress: bo
     out_file = Path(out_file)
     if out_file.is_file() and out_file.with_suffix(".json").is_file():
         return out_file
-    print(f"pre-training {config.backbone} on synthetic facial actions once ({config.n_clips} clips, "
-          f"{config.epochs} epochs) -> {out_file}")
+    how = "by macro-to-micro future prediction" if config.objective == "ma2mi" else "on synthetic facial actions"
+    print(f"pre-training {config.backbone} {how} once ({config.n_clips} clips, {config.epochs} epochs) -> {out_file}")
     return pretrain_backbone(config, out_file, progress=progress)
 
 

@@ -74,15 +74,19 @@ class Preset:
     nuisances: NuisanceScales
     nuisance: float = 1.0
     class_dynamics: bool = False
+    duration: float = 1.0
 
 
 #: ``default``: CASME II-like difficulty (the tutorial's default). ``easy``: large motion, few nuisances (the
-#: learning test and the first notebooks).
+#: learning test and the first notebooks). ``macro``: macro-expressions for pre-training (MA2MI): several pixels
+#: of motion, deeper furrows, onset to offset 1.5 times as long, CASME II's nuisances.
 PRESETS: dict[str, Preset] = {
     "default": Preset(amplitude=(0.3, 1.35), expressivity=0.35, variation=1.0, appearance=0.2, shading=0.015,
                       residual=(0.2, 0.6), nuisances=NuisanceScales()),
     "easy": Preset(amplitude=(8.0, 12.0), expressivity=0.1, variation=0.3, appearance=1.0, shading=0.015,
                    residual=(0.2, 0.6), nuisances=NuisanceScales(), nuisance=0.1),
+    "macro": Preset(amplitude=(3.0, 8.0), expressivity=0.35, variation=1.0, appearance=1.0, shading=0.015,
+                    residual=(0.0, 0.3), nuisances=NuisanceScales(), duration=1.5),
 }
 
 #: With ``processes=None``, one more process renders clips per this many clips (up to one per CPU core).
@@ -114,11 +118,13 @@ def class_counts(n_clips: int | None) -> dict[str, int]:
     return counts
 
 
-def _timing(rng: np.random.Generator, emotion: str, class_dynamics: bool) -> tuple[int, int, int, int, int]:
+def _timing(rng: np.random.Generator, emotion: str, class_dynamics: bool,
+            duration: float = 1.0) -> tuple[int, int, int, int, int]:
     """(first, onset, apex, offset, last) frame numbers. CASME II-like: 200 fps, onset to offset about 60
-    frames (30-130), the apex 15-85 % of the way; with ``class_dynamics`` some classes have their own profile."""
+    frames (30-130) times ``duration``, the apex 15-85 % of the way; with ``class_dynamics`` some classes have
+    their own profile."""
     median, apex_at = _CLASS_TIMING.get(emotion, (62, 0.45)) if class_dynamics else (62, 0.45)
-    span = int(np.clip(round(median * np.exp(rng.normal(0.0, 0.3))), 30, 130))
+    span = int(np.clip(round(duration * median * np.exp(rng.normal(0.0, 0.3))), 30 * duration, 130 * duration))
     fraction = float(np.clip(apex_at + rng.normal(0.0, 0.12), 0.15, 0.85))
     first = int(rng.integers(1, 300))
     onset = first + int(rng.integers(3, 11))
@@ -379,6 +385,7 @@ def _world(preset: str, amplitude, expressivity, appearance, shading, nuisance, 
         nuisances=NuisanceScales(**{**asdict(base.nuisances), **given}),
         nuisance=base.nuisance if nuisance is None else float(nuisance),
         class_dynamics=base.class_dynamics if class_dynamics is None else bool(class_dynamics),
+        duration=base.duration,
     )
 
 
@@ -416,8 +423,9 @@ def make_synthetic(
     n_subjects: number of subjects (LOSO folds).
     seed: everything follows from it (content and nuisances from two separate streams).
     n_clips: number of clips; ``None`` gives CASME II's 255 (247 in the 5-class scheme).
-    preset: ``"default"`` (CASME II-like difficulty) or ``"easy"`` (large motion, few nuisances), see
-        :data:`PRESETS`. Every parameter below given explicitly overrides the preset's value.
+    preset: ``"default"`` (CASME II-like difficulty), ``"easy"`` (large motion, few nuisances) or ``"macro"``
+        (macro-expressions, for pre-training), see :data:`PRESETS`. Every parameter below given explicitly
+        overrides the preset's value.
     amplitude: an action unit's peak displacement in pixels *at 224 px* (one number, or a (low, high) range
         drawn per clip), times the subject's expressivity.
     nuisance: one factor on every nuisance scale (0: clean clips, for verification).
@@ -453,6 +461,8 @@ def make_synthetic(
                   version=3)
     params["world"]["amplitude"] = list(world.amplitude)
     params["world"]["residual"] = list(world.residual)
+    if world.duration == 1.0:  # as sets made before durations existed record it, so that they are kept
+        del params["world"]["duration"]
     if recipes is not EMOTION_AUS:
         params["recipes"] = {e: list(recipes[e]) for e in CASME2_COUNTS}
     marker = root / SYNTHETIC_MARKER
@@ -494,7 +504,7 @@ def make_synthetic(
             episode[owner] = episode.get(owner, 0) + 1
             clip = f"EP{episode[owner]:02d}_{int(rng.integers(1, 20)):02d}{'f' if rng.random() < 0.3 else ''}"
             aus = str(rng.choice(list(recipes[emotion])))
-            first, onset, apex, offset, last = _timing(rng, emotion, world.class_dynamics)
+            first, onset, apex, offset, last = _timing(rng, emotion, world.class_dynamics, world.duration)
             numbers = np.arange(first, last + 1)
             pixel_scale = ident.height / 224.0
             amp_px = rng.uniform(*world.amplitude) * ident.expressivity * pixel_scale
