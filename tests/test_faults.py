@@ -1,6 +1,6 @@
 """Nothing lost, nothing silent: crashes at every write, a full disk, Ctrl-C, and the claims that survive them.
 
-The training command runs in a forked child of this test process (the package already imported, so a run of the
+The training command runs in a process forked from a fork server that has imported the package (so a run of the
 ``ci`` profile with one epoch takes about a second); :func:`mpt_utils.io.fault_point` makes the child fail as a
 real crash would at a named step: SIGKILL (``kill``), Ctrl-C (``sigint``) or a write that fails with ENOSPC
 (``enospc``). After each, the plain rerun must finish every fold, leave no hidden file, and give the predictions
@@ -39,29 +39,60 @@ EXPECTED_STEPS = {
 #: The working folder every run of this module shares (the ci set, its backbone and cache are made once).
 HOME: dict[str, str] = {}
 
+#: The files a child's standard output and error go to (read by :func:`output`).
+OUTPUT: dict[str, Path] = {}
+
+
+def _child(args: list[str], env: dict[str, str], stdout: str, stderr: str) -> None:
+    """In the child: send its output to files, run the command, exit with its status (``os._exit``: no cleanup
+    that a crash would not do either)."""
+    for fd, path in ((1, stdout), (2, stderr)):
+        os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), fd)
+    os.environ.update(env)
+    code = 70
+    try:
+        code = cli.main(args)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+@pytest.fixture(scope="module")
+def forkserver():
+    """A fresh process that imported the package and never ran torch: each run is forked from it. (Forking the
+    test process itself would copy torch's OpenMP thread pool, used by earlier tests, into a child that then hangs.)"""
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["mpt_utils.cli"])
+    return context
+
 
 def in_child(args: list[str], env: dict[str, str] | None = None, timeout_s: float = 300) -> int:
-    """Run ``python -m mpt_utils.train ARGS`` in a forked child with ``env`` added; its exit status (-9: SIGKILL)."""
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 70
-        try:
-            os.environ.update({**HOME, **(env or {})})
-            code = cli.main(args)
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(code)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            return os.waitstatus_to_exitcode(status)
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"the run {args} did not end within {timeout_s} s")
-        time.sleep(0.05)
+    """Run ``python -m mpt_utils.train ARGS`` in a process forked from :func:`forkserver` with ``env`` added; its exit
+    status (-9: SIGKILL). Its output is in :func:`output`."""
+    base = Path(HOME["MPT_HOME"])
+    base.mkdir(parents=True, exist_ok=True)
+    OUTPUT.update(stdout=base / "stdout.txt", stderr=base / "stderr.txt")
+    process = CONTEXT[0].Process(target=_child, args=(args, {**HOME, **(env or {})}, str(OUTPUT["stdout"]),
+                                                           str(OUTPUT["stderr"])))
+    process.start()
+    process.join(timeout_s)
+    if process.exitcode is None:
+        process.kill()
+        process.join()
+        pytest.fail(f"the run {args} did not end within {timeout_s} s")
+    return process.exitcode
+
+
+def output() -> str:
+    """The standard error of the last :func:`in_child` run."""
+    return OUTPUT["stderr"].read_text()
+
+
+#: The multiprocessing context of :func:`forkserver`, set by :func:`reference`.
+CONTEXT: list = []
 
 
 def hidden(out: Path) -> list[str]:
@@ -88,9 +119,10 @@ def assert_same_predictions(out: Path, reference: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory) -> tuple[Path, list[str]]:
+def reference(tmp_path_factory, forkserver) -> tuple[Path, list[str]]:
     """An uninterrupted run (after a first one that made the data, the backbone and the cache), with the trace of
     the steps it passed."""
+    CONTEXT[:] = [forkserver]
     base = tmp_path_factory.mktemp("faults")
     HOME.update(MPT_HOME=str(base / "home"), MPT_CACHE_DIR=str(base / "home" / "cache"))
     assert in_child(ARGS + ["--out", str(base / "warm")]) == 0
@@ -117,25 +149,23 @@ def test_killed_at_every_write_the_rerun_finishes_with_the_same_predictions(refe
 
 
 @pytest.mark.parametrize("step", ["claim written", "write predictions.npz", "fold rename", "write results.json"])
-def test_a_full_disk_stops_with_one_line_naming_the_file_and_the_rerun_resumes(step, reference, tmp_path, capfd):
+def test_a_full_disk_stops_with_one_line_naming_the_file_and_the_rerun_resumes(step, reference, tmp_path):
     ref, _ = reference
     out = tmp_path / "run"
-    capfd.readouterr()
     assert in_child(ARGS + ["--out", str(out)], {FAULT_ENV: f"{step}=enospc"}) == 1
-    err = [line for line in capfd.readouterr().err.splitlines() if line.startswith("error")]
+    err = [line for line in output().splitlines() if line.startswith("error")]
     assert len(err) == 1 and "no space left on device" in err[0] and str(out) in err[0], err
-    assert "Traceback" not in capfd.readouterr().err
+    assert "Traceback" not in output()
     assert hidden(out) == [], "a full disk left a half-written file"
     assert in_child(ARGS + ["--out", str(out)]) == 0
     assert_same_predictions(out, ref)
 
 
-def test_ctrl_c_during_a_fold_exits_130_with_one_line_and_the_rerun_resumes(reference, tmp_path, capfd):
+def test_ctrl_c_during_a_fold_exits_130_with_one_line_and_the_rerun_resumes(reference, tmp_path):
     ref, _ = reference
     out = tmp_path / "run"
-    capfd.readouterr()
     assert in_child(ARGS + ["--out", str(out)], {FAULT_ENV: "write metrics.json=sigint"}) == 130
-    err = capfd.readouterr().err
+    err = output()
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert [line for line in err.splitlines() if "interrupted" in line] == [
         next(line for line in err.splitlines() if line.startswith("interrupted: rerun the same command"))]
@@ -160,7 +190,7 @@ def test_the_real_command_killed_from_outside_and_interrupted_resumes(reference,
 # --- claims ---------------------------------------------------------------------------------------------------
 
 
-def test_an_empty_claim_blocks_its_fold_only_until_the_heartbeat_timeout(reference, tmp_path, capfd):
+def test_an_empty_claim_blocks_its_fold_only_until_the_heartbeat_timeout(reference, tmp_path):
     """The issue's reproduction: a claim file left empty (a crash between create and write, under the old code)."""
     ref, _ = reference
     out = tmp_path / "run"
@@ -174,9 +204,8 @@ def test_an_empty_claim_blocks_its_fold_only_until_the_heartbeat_timeout(referen
     (out / "results.json").unlink()
     claim = out / "folds" / f".claim-{fold.name}.json"
     claim.touch()
-    capfd.readouterr()
     assert in_child(one) == 1  # fresh: it may be a live worker's, so the fold is left to it, and the run says so
-    err = capfd.readouterr().err
+    err = output()
     assert "unreadable claim" in err and "delete it if no worker runs this fold" in err and "Traceback" not in err
     old = time.time() - 31 * 60
     os.utime(claim, (old, old))  # 31 minutes without a write: abandoned, by the same rule as a readable claim

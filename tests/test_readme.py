@@ -115,7 +115,7 @@ def readme_commands() -> list[tuple[str, dict[str, str], str | None]]:
             command = command.strip().split("&&")[-1].strip()
             if command.startswith("export "):
                 name, _, value = command[len("export "):].partition("=")
-                env[name] = value
+                env[name] = shlex.split(value)[0] if value else value  # as the shell reads it: quotes removed
             elif re.search(r"python -m mpt_utils\.", command):
                 stops = re.search(r'stops[^"]*"([^"]+)"', comment)
                 exits = re.search(r'exit (\d+): "([^"]+)"', comment)
