@@ -122,6 +122,11 @@ def unreadable_age(path: Path) -> float | None:
         return None
 
 
+def unreadable_stale_reason(age: float, stale_after_s: float = STALE_AFTER_S) -> str | None:
+    """Rule 1 for a claim that cannot be read: stale once its file is older than ``stale_after_s``."""
+    return f"unreadable and not rewritten for {age:.0f} s" if age > stale_after_s else None
+
+
 def discard_if_stale(path: str | Path, stale_after_s: float = STALE_AFTER_S) -> str | None:
     """Delete the claim ``path`` if it no longer protects anything (a worker killed after its fold was in place,
     before it could release the claim); return why, or None when it was kept (or is gone)."""
@@ -129,7 +134,7 @@ def discard_if_stale(path: str | Path, stale_after_s: float = STALE_AFTER_S) -> 
     current = read(path)
     if current is None:
         age = unreadable_age(path)
-        reason = None if age is None or age <= stale_after_s else f"unreadable and not rewritten for {age:.0f} s"
+        reason = None if age is None else unreadable_stale_reason(age, stale_after_s)
     else:
         reason = stale_reason(current, stale_after_s)
     if reason is not None:
@@ -153,10 +158,10 @@ def acquire(path: str | Path, stale_after_s: float = STALE_AFTER_S) -> tuple[Cla
             age = unreadable_age(path)
             if age is None:  # released between our two looks: try once more
                 return acquire(path, stale_after_s)
-            if age <= stale_after_s:
+            who, reason = "an unreadable claim", unreadable_stale_reason(age, stale_after_s)
+            if reason is None:
                 return None, (f"an unreadable claim ({path.name}, last written {age:.0f} s ago; it counts as "
                               f"abandoned after {stale_after_s:.0f} s, or delete it if no worker runs this fold)")
-            who, reason = "an unreadable claim", f"unreadable and not rewritten for {age:.0f} s"
         else:
             reason = stale_reason(current, stale_after_s)
             who = f"{current.get('host')}:{current.get('pid')}" + (f" (job {current['job']})" if current.get("job")

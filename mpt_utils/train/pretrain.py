@@ -187,15 +187,10 @@ def pretrain_backbone(
     targets = torch.from_numpy(au_targets(samples))
     dynamic = dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir, progress=progress)
 
-    subjects = [s.group for s in samples]
-    held_out = {g for g, _, _ in loso_splits(samples)[: config.val_subjects]} if config.val_subjects else set()
-    val = np.array([g in held_out for g in subjects])
+    val = _held_out(samples, config.val_subjects)
     train_idx, val_idx = np.flatnonzero(~val), np.flatnonzero(val)
 
-    seed_everything(config.seed)
-    device = select_device(config.device)
-    backbone = create_backbone(config.backbone, pretrained=False, img_size=config.image_size,
-                               **config.backbone_kwargs).to(device)
+    backbone, device = _fresh_backbone(config)
     head = nn.Linear(backbone.embed_dim, targets.shape[1]).to(device)
     mean, std = (t.to(device).view(1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
     params = list(backbone.parameters()) + list(head.parameters())
@@ -238,6 +233,21 @@ def pretrain_backbone(
     return out_file
 
 
+def _held_out(samples, val_subjects: int) -> np.ndarray:
+    """``(N,)`` bool: the clips of the first ``val_subjects`` corpus subjects (LOSO order), never trained on."""
+    held_out = {g for g, _, _ in loso_splits(samples)[:val_subjects]} if val_subjects else set()
+    return np.array([s.group in held_out for s in samples])
+
+
+def _fresh_backbone(config: PretrainConfig) -> tuple[nn.Module, torch.device]:
+    """The randomly initialised ViT to pre-train, seeded with ``config.seed``, on its device."""
+    seed_everything(config.seed)
+    device = select_device(config.device)
+    backbone = create_backbone(config.backbone, pretrained=False, img_size=config.image_size,
+                               **config.backbone_kwargs).to(device)
+    return backbone, device
+
+
 def _save(backbone: nn.Module, report: dict[str, Any], start: float, out_file: Path, corpus_root: Path,
           keep_corpus: bool) -> None:
     """Write the backbone's tensors and the report beside them (atomically); drop a corpus nobody asked to keep."""
@@ -255,12 +265,8 @@ def _pretrain_ma2mi(config: PretrainConfig, samples, out_file: Path, corpus_root
     every subject but the first ``val_subjects`` (held out unseen, as the AU objective holds them out)."""
     prefixes = prefix_dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir,
                                      progress=progress)
-    held_out = {g for g, _, _ in loso_splits(samples)[: config.val_subjects]} if config.val_subjects else set()
-    val = np.array([s.group in held_out for s in samples])
-    seed_everything(config.seed)
-    device = select_device(config.device)
-    backbone = create_backbone(config.backbone, pretrained=False, img_size=config.image_size,
-                               **config.backbone_kwargs).to(device)
+    val = _held_out(samples, config.val_subjects)
+    backbone, device = _fresh_backbone(config)
     mean, std = (t.view(1, 1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
     normalised = (prefixes - mean) / std
     losses = train_future_prediction(
