@@ -1,16 +1,20 @@
 """Which pre-training makes a backbone that sees micro-expressions? Frozen features on development sets.
 
 For each candidate backbone of the quick profile (6-block ViT-Tiny, 112 px, T = 16) this builds it (once; the
-checkpoints are cached in ``data/weights/``) and scores a linear probe, leave-one-subject-out, on its frozen
-features of the dynamic images of development sets (default preset, CASME II's size of 26 subjects; seeds 1 and
-2, never the report seed 0): the CLS token and the mean patch token, beside the same probe on the dynamic image's
-pixels. Prints one table, side by side, and writes it as JSON.
+checkpoints are cached in ``data/weights/``, the shipped one is read from ``mpt_utils/weights/``) and scores a linear
+probe, leave-one-subject-out, on its frozen features of the dynamic images of development sets (default preset,
+CASME II's size of 26 subjects; seeds 1 and 2, never the report seed 0): the CLS token and the mean patch token,
+beside the same probe on the dynamic image's pixels. Prints one row per candidate and merges them into the table
+that ships beside the checkpoint (``mpt_utils/weights/backbones.json``, shown by notebook 04).
 
-    python benchmarks/bench_backbones.py                      # random, AU (today's recipe), MA2MI
-    python benchmarks/bench_backbones.py --ma2mi-clips 960 --ma2mi-epochs 12 --out bench_backbones.json
+    python benchmarks/bench_backbones.py                         # every row (hours on 2 CPU cores)
+    python benchmarks/bench_backbones.py --only random au        # some rows; the others are kept
 
-Rows: ``random`` (no pre-training), ``au`` (the quick profile's AU detection, 480 clips, 15 epochs) and
-``ma2mi`` (macro-to-micro future prediction on a macro corpus, :mod:`mpt_utils.train.objectives`).
+Rows: ``random`` (no pre-training); ``au`` (AU detection, 480 clips, 15 epochs, lr 1e-3: the recipe before
+macro-to-micro pre-training), ``au-long`` (1,920 clips of 96 people, 0.3-6 px, 16 epochs) and ``au-long lr 3e-4``;
+``ma2mi`` (macro-to-micro future prediction of the later prefix's latent, :mod:`mpt_utils.train.objectives`),
+``ma2mi-pixels`` (of its pixels), ``ma2mi+au`` (pixels plus AU detection from the early prefix; reads AU labels),
+``ma2mi-pixels 30 epochs`` with lr 5e-4 and 2e-4 (one of them the quick profile's shipped backbone).
 """
 
 from __future__ import annotations
@@ -21,20 +25,20 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from mpt_utils.data import load_dataset, make_synthetic
-from mpt_utils.data.checks import loso_probe
 from mpt_utils.io import atomic_write_json
-from mpt_utils.metrics import compute_metrics
-from mpt_utils.model import create_backbone, normalisation
 from mpt_utils.profiles import get_profile
-from mpt_utils.runtime import quiet, work_dir
+from mpt_utils.runtime import work_dir
 from mpt_utils.train import PretrainConfig, pretrain_backbone, synthetic_checkpoint
-from mpt_utils.train.inputs import dynamic_images
-
-DEV_SEEDS = (1, 2)
+from mpt_utils.train.pretrain import checkpoint_name
+from mpt_utils.train.shipped import (
+    BACKBONE_TABLE,
+    development_probe,
+    development_sets,
+    probe_f1,
+    profile_pretraining,
+)
 
 
 def candidates(args) -> dict[str, PretrainConfig | None]:
@@ -42,26 +46,13 @@ def candidates(args) -> dict[str, PretrainConfig | None]:
     au = PretrainConfig.for_run(config, 480, 15)
     ma2mi = dataclasses.replace(PretrainConfig.for_run(config, args.ma2mi_clips, args.ma2mi_epochs),
                                 objective="ma2mi", seed=202, lr=args.ma2mi_lr, batch_size=args.ma2mi_batch)
-    return {"random": None, "au": au, "ma2mi": ma2mi, "ma2mi-pixels": dataclasses.replace(ma2mi, target="pixels")}
-
-
-@torch.no_grad()
-def features(weights: Path | None, images: torch.Tensor, config) -> tuple[np.ndarray, np.ndarray]:
-    """CLS and mean patch tokens ``(N, D)`` of the frozen backbone on dynamic images ``(N, 3, S, S)``."""
-    torch.manual_seed(0)
-    backbone = create_backbone(config.backbone, pretrained=weights is not None, weights=weights,
-                               img_size=config.image_size, **config.backbone_kwargs).eval()
-    mean, std = (t.view(1, 3, 1, 1) for t in normalisation(backbone))
-    tokens = torch.cat([backbone.forward_features((images[i:i + 64] - mean) / std) for i in range(0, len(images), 64)])
-    return tokens[:, 0].numpy(), tokens[:, backbone.num_prefix_tokens:].mean(1).numpy()
-
-
-def probe(x: np.ndarray, samples) -> float:
-    groups = np.array([s.group for s in samples])
-    labels = np.array([s.label for s in samples])
-    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    _, predicted = loso_probe(x, labels, groups, list(dict.fromkeys(groups)))  # every row, in row order
-    return compute_metrics(labels, predicted, sorted(set(labels)))["f1"]
+    au_long = dataclasses.replace(au, n_clips=1920, n_subjects=96, val_subjects=8, amplitude=(0.3, 6.0), epochs=16)
+    pixels = dataclasses.replace(ma2mi, target="pixels")
+    return {"random": None, "au": au, "au-long": au_long, "ma2mi": ma2mi, "ma2mi-pixels": pixels,
+            "ma2mi+au": dataclasses.replace(pixels, objective="ma2mi+au"),
+            "au-long lr 3e-4": dataclasses.replace(au_long, lr=3e-4),
+            "ma2mi-pixels 30 epochs": dataclasses.replace(pixels, epochs=30),
+            "ma2mi-pixels 30 epochs lr 2e-4": dataclasses.replace(pixels, epochs=30, lr=2e-4)}
 
 
 def main() -> None:
@@ -71,17 +62,11 @@ def main() -> None:
     parser.add_argument("--ma2mi-lr", type=float, default=5e-4)
     parser.add_argument("--ma2mi-batch", type=int, default=64)
     parser.add_argument("--only", nargs="+", default=None, help="rows to run (default: all)")
-    parser.add_argument("--out", type=Path, default=Path("bench_backbones.json"))
+    parser.add_argument("--out", type=Path, default=BACKBONE_TABLE, help=f"default: {BACKBONE_TABLE}")
     args = parser.parse_args()
-    config = get_profile("quick").train_config()
-    sets = {}
-    for seed in DEV_SEEDS:
-        root = make_synthetic(work_dir() / "data" / f"synthetic-dev-default-26-seed{seed}", n_subjects=26, seed=seed,
-                              progress=False)
-        with quiet():
-            samples = load_dataset("synthetic", root)
-        sets[seed] = (samples, dynamic_images(samples, config.image_size, config.num_frames, progress=False))
-    rows = {}
+    sets = development_sets(profile_pretraining("quick"))
+    shipped = checkpoint_name(profile_pretraining("quick"))
+    rows = json.loads(args.out.read_text()) if args.out.is_file() else {}  # --only updates its rows, keeps the rest
     for name, pretraining in candidates(args).items():
         if args.only and name not in args.only:
             continue
@@ -89,24 +74,25 @@ def main() -> None:
         weights = None
         if pretraining is not None:  # the corpus is kept, so that another setting of the same corpus reuses it
             weights = synthetic_checkpoint(pretraining)
-            corpus = work_dir() / "data" / f"synthetic-corpus-{pretraining.objective}-{pretraining.n_clips}"
+            kind = "au" if pretraining.objective == "au" else "ma2mi"  # the macro corpus serves both MA2MI rows
+            corpus = work_dir() / "data" / f"synthetic-corpus-{kind}-{pretraining.n_clips}"
             if not weights.is_file():
                 pretrain_backbone(pretraining, weights, corpus_root=corpus, progress=False)
         built = time.perf_counter() - start
-        row = {"build_s": built}
+        row = {"build_s": built, "objective": None, "checkpoint": weights.name if weights is not None else None}
         if weights is not None:
             report = json.loads(weights.with_suffix(".json").read_text())
-            row.update(pretrain_s=report["seconds"], final_loss=report["train_loss"][-1],
+            row.update(objective=pretraining.objective, clips=pretraining.n_clips, epochs=pretraining.epochs,
+                       pretrain_min=round(report["seconds"] / 60, 1), final_loss=report["train_loss"][-1],
                        val_au_auc=report.get("val_au_auc"))
-        for seed, (samples, images) in sets.items():
-            cls, patches = features(weights, images, config)
-            row[f"cls_f1_seed{seed}"] = probe(cls, samples)
-            row[f"patch_f1_seed{seed}"] = probe(patches, samples)
+        row.update(development_probe(weights, profile_pretraining("quick"), sets))
         rows[name] = row
         print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     for seed, (samples, images) in sets.items():
         pixels = torch.nn.functional.adaptive_avg_pool2d(images, 16).flatten(1).numpy()
-        rows.setdefault("pixel probe (dynamic image, 16 px)", {})[f"cls_f1_seed{seed}"] = probe(pixels, samples)
+        rows.setdefault("pixel probe (dynamic image, 16 px)", {})[f"cls_f1_seed{seed}"] = probe_f1(pixels, samples)
+    for row in rows.values():  # which row the quick profile ships, as it is now
+        row["shipped"] = row.get("checkpoint") == shipped
     print(json.dumps(rows, indent=1))
     atomic_write_json(args.out, rows)
 

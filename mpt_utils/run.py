@@ -107,8 +107,8 @@ class Run:
 
     def prepare_backbone(self, progress: bool = True) -> str | None:
         """Make the backbone's weights if they are to be made here, and return their file (None: the hub or a
-        random backbone). The synthetic pre-training runs once (about 1.5 minutes for the quick profile on
-        2 CPU cores) and is reused from ``data/weights/`` afterwards."""
+        random backbone). The quick profile's backbone ships with the package (nothing is made); another
+        profile's synthetic pre-training (ci: seconds) runs once and is reused from ``data/weights/``."""
         if self.pretraining is None:
             return self.config.weights
         return str(ensure_pretrained(self.pretraining, self.config.weights, progress=progress))
@@ -235,7 +235,8 @@ def _resolve_backbone(config: TrainConfig, profile: Profile, weights) -> tuple[T
     if weights:
         return config.replace(weights=str(checkpoint_file(config.backbone, weights).resolve())), None
     if profile.synthetic_backbone:
-        pretraining = PretrainConfig.for_run(config, profile.pretrain_clips, profile.pretrain_epochs)
+        pretraining = PretrainConfig.for_run(config, profile.pretrain_clips, profile.pretrain_epochs,
+                                             **profile.pretrain_settings)
         return config.replace(weights=str(synthetic_checkpoint(pretraining))), pretraining
     require_hub_weights(config.backbone)
     return config, None

@@ -23,7 +23,7 @@ def test_single_run_writes_a_table_beside_the_paper(tmp_path, capsys):
     table = pd.read_csv(out / "table.csv")
     assert table["row"].tolist() == ["mpt on synthetic"] and table["folds"].tolist() == ["1/4"]
     md = (out / "table.md").read_text()
-    assert "pre-trained on synthetic AUs" in md and "Synthetic data: not comparable" in md
+    assert "pre-trained on synthetic facial actions (AU detection)" in md and "Synthetic data: not comparable" in md
     assert "RANDOM" not in md
     assert (out / "results.json").is_file() and "RANDOM" not in (out / "summary.md").read_text()
     # rerunning resumes: nothing to train, same table

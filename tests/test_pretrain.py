@@ -300,3 +300,39 @@ def test_future_prediction_of_pixels_trains_tokens_and_feature_maps(encoder, mac
     assert any(changed)
     with pytest.raises(ValueError, match="target must be one of"):
         train_future_prediction(trained, lambda net, x: net(x), prefixes, 1, 8, 1e-3, 0.0, 3, target="frames")
+
+
+def test_the_combined_objective_reads_action_units_but_no_emotion(macro_corpus):
+    """``"ma2mi+au"``: shuffling the emotion column changes nothing; shuffling the AU targets changes the weights."""
+    from mpt_utils.train.objectives import train_future_prediction
+
+    samples, prefixes = macro_corpus
+    labels = torch.from_numpy(au_targets(samples))
+
+    def trained(targets):
+        torch.manual_seed(0)
+        encoder = _ViTTokens()
+        losses = train_future_prediction(encoder, lambda net, x: net(x), prefixes, epochs=1, batch_size=8, lr=1e-3,
+                                         weight_decay=0.05, seed=3, target="pixels", labels=targets)
+        assert all(torch.isfinite(torch.tensor(losses)))
+        return encoder.state_dict()
+
+    emotions = [s.emotion for s in samples][::-1]
+    renamed = [dataclasses.replace(s, emotion=e) for s, e in zip(samples, emotions)]
+    same = trained(torch.from_numpy(au_targets(renamed)))  # targets made from the AU column alone
+    first = trained(labels)
+    assert all(torch.equal(first[k], same[k]) for k in first)
+    shuffled = trained(labels[torch.randperm(len(labels), generator=torch.Generator().manual_seed(1))])
+    assert any(not torch.equal(first[k], shuffled[k]) for k in first)
+    plain = trained(None)
+    assert any(not torch.equal(first[k], plain[k]) for k in first)  # the AU head's gradient reached the encoder
+
+
+def test_checkpoint_names_say_their_objective():
+    from mpt_utils.train.pretrain import checkpoint_name, checkpoint_objective
+
+    for objective in ("au", "ma2mi", "ma2mi+au"):
+        name = checkpoint_name(dataclasses.replace(TINY, objective=objective))
+        assert checkpoint_objective(name) == objective
+    assert checkpoint_name(TINY).startswith("vit_tiny_patch16_224-synthetic-au-")  # AU names unchanged
+    assert "-synthetic-ma2mi-au-" in checkpoint_name(dataclasses.replace(TINY, objective="ma2mi+au"))

@@ -151,7 +151,10 @@ def local_form(command: str, home: Path, out: Path) -> list[str]:
             args[i] = str(folder(home, named)) + arg.rstrip("/")[len(named):]
         elif i and args[i - 1] in ("--out", "--output"):
             args[i] = str(out)
-    if "mpt_utils.train" in args and "collect" not in args:
+    if "mpt_utils.train.shipped" in args and "--check" not in args:  # a rebuild takes many minutes: ci's, no probe
+        args = [a for a in args if a not in ("--profile", "quick")] + ["--profile", "ci", "--out", str(out),
+                                                                         "--no-development"]
+    elif "mpt_utils.train" in args and "collect" not in args:
         args += [a for flag in ("--max-folds", "--epochs") if flag not in args for a in (flag, "1")] + ["--quiet"]
     elif "mpt_utils.notebooks" in args and "--only" not in args:
         args += ["--only", "00"]

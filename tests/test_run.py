@@ -40,7 +40,8 @@ def _pretraining(p, run) -> bool:
     """The synthetic pre-training has the profile's sizes, or there is none."""
     if not p.pretrain_clips:
         return run.pretraining is None
-    return (run.pretraining.n_clips, run.pretraining.epochs) == (p.pretrain_clips, p.pretrain_epochs)
+    settings = all(getattr(run.pretraining, k) == v for k, v in p.pretrain_settings.items())
+    return (run.pretraining.n_clips, run.pretraining.epochs) == (p.pretrain_clips, p.pretrain_epochs) and settings
 
 
 #: How each Profile field shows in a resolved run. A new field without a line here fails the test below.
@@ -52,6 +53,7 @@ PROFILE_FIELDS = {
     "synthetic_clips": _synthetic_set,
     "pretrain_clips": _pretraining,
     "pretrain_epochs": _pretraining,
+    "pretrain_settings": _pretraining,
 }
 
 

@@ -63,6 +63,7 @@ from .synthetic import (
     clean_twin,
     load_ground_truth,
     make_synthetic,
+    subject_identities,
     synthetic_params,
 )
 
@@ -101,6 +102,7 @@ __all__ = [
     "dynamic_scaling_table",
     "magnification_table",
     "make_synthetic",
+    "subject_identities",
     "pixel_baselines",
     "probe_model",
     "probe_predictions",

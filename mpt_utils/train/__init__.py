@@ -35,6 +35,7 @@ from .pretrain import (
     backbone_source,
     ensure_pretrained,
     pretrain_backbone,
+    pretraining_figure,
     pretraining_report,
     synthetic_checkpoint,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "open_run",
     "predict",
     "pretrain_backbone",
+    "pretraining_figure",
     "pretraining_report",
     "prepare_inputs",
     "probe_done",

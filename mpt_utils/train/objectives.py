@@ -1,6 +1,11 @@
-"""Pre-training objectives for a backbone, each a named choice: ``"au"`` and ``"ma2mi"``.
+"""Pre-training objectives for a backbone, each a named choice: ``"au"``, ``"ma2mi"`` and ``"ma2mi+au"``.
 
 ``"au"`` (:mod:`.pretrain`): multi-label action-unit detection on the dynamic images of a synthetic AU corpus.
+
+``"ma2mi+au"``: both at once on the macro corpus: the future prediction below, plus AU detection from the
+*early* prefix (a pixel or two of motion, a micro-expression's size) by a linear head on the first token that is
+thrown away, :math:`\\mathcal{L} + \\lambda\\,\\mathrm{BCE}(h(f_\\theta(d_j)_0), a)`. It reads the corpus' AU
+labels (as ``"au"`` does), never its emotion labels.
 
 ``"ma2mi"`` (macro to micro, after Li, Niu and Zhao, arXiv 2405.16451; details ours): predict, in latent space,
 how a macro-expression goes on. From one unlabelled macro-expression clip with onset frame :math:`s` and offset
@@ -48,7 +53,7 @@ from ..runtime import progress_bar
 from .inputs import default_cache_dir
 
 #: The objectives a backbone can be pre-trained with (see the module docstring).
-OBJECTIVES = ("au", "ma2mi")
+OBJECTIVES = ("au", "ma2mi", "ma2mi+au")
 
 #: Where the prefixes of an episode end, as fractions of onset to offset (the apex lies near 0.45).
 PREFIXES = (0.15, 0.3, 0.45)
@@ -183,6 +188,8 @@ def train_future_prediction(
     ema_start: float = 0.99,
     pairs: Sequence[tuple[int, int]] = PAIRS,
     target: str = "latent",
+    labels: torch.Tensor | None = None,
+    label_weight: float = 1.0,
     device: torch.device | str = "cpu",
     progress: bool = True,
 ) -> list[float]:
@@ -195,6 +202,8 @@ def train_future_prediction(
     epochs, batch_size, lr, weight_decay: AdamW with a one-cycle schedule over the encoder and the predictor.
     seed: the order of the examples and the predictor's initial weights.
     target: ``"latent"`` (the moving copy's tokens) or ``"pixels"`` (:func:`patch_targets`, mean squared error).
+    labels: ``"ma2mi+au"`` only: multi-label targets ``(N, A)`` in {0, 1} that a linear head on the early prefix's
+        first token learns to detect (binary cross-entropy, weighted by ``label_weight``); None reads no label.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}")
@@ -211,7 +220,8 @@ def train_future_prediction(
         pixels, skip = patch_targets(prefixes[:1, 0], tokens)
         predictor.mlp.append(nn.Linear(dim, pixels.shape[-1]).to(device))  # tokens -> a patch's pixels
     examples = np.array([(i, j, k) for i in range(len(prefixes)) for j, k in pairs], dtype=np.int64)
-    params = list(encoder.parameters()) + list(predictor.parameters())
+    head = nn.Linear(dim, labels.shape[1]).to(device) if labels is not None else None
+    params = list(encoder.parameters()) + list(predictor.parameters()) + (list(head.parameters()) if head else [])
     optimiser = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     steps_per_epoch = -(-len(examples) // batch_size)
     total = epochs * steps_per_epoch
@@ -229,7 +239,8 @@ def train_future_prediction(
             context = prefixes[clips, early].to(device)
             future = prefixes[clips, later].to(device)
             gap = torch.as_tensor([gap_index[int(g)] for g in (later - early)], device=device)
-            predicted = predictor(as_tokens(encode(encoder, context)), gap)
+            context_tokens = as_tokens(encode(encoder, context))
+            predicted = predictor(context_tokens, gap)
             if target == "pixels":
                 loss = nn.functional.mse_loss(predicted[:, skip:], patch_targets(future, tokens)[0])
                 if skip:  # the leading tokens (CLS) predict the whole later prefix, shrunk to one patch's size
@@ -238,6 +249,10 @@ def train_future_prediction(
                 with torch.no_grad():
                     goal = as_tokens(encode(teacher, future))
                 loss = future_prediction_loss(predicted, goal)
+            if head is not None:  # "ma2mi+au": which action units move, seen from the early prefix
+                detected = head(context_tokens[:, 0])
+                loss = loss + label_weight * nn.functional.binary_cross_entropy_with_logits(
+                    detected, labels[clips].to(device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()

@@ -1,21 +1,27 @@
-"""A stand-in for ImageNet pre-training: a small ViT pre-trained offline on synthetic facial actions.
+"""A stand-in for ImageNet pre-training: a small ViT pre-trained offline on synthetic faces.
 
 MPT adapts a *pretrained* backbone; a randomly initialised one has nothing to recognise faces with,
 and its near-uniform attention averages every patch into the CLS token. Pretrained weights cannot
-be downloaded offline, so the ``quick`` and ``ci`` profiles make their own, once, on the CPU:
+be downloaded offline, so the ``quick`` and ``ci`` profiles use their own, made by this module with one
+of the objectives of :mod:`.objectives`:
 
 ::
 
-    AU corpus: make_synthetic(seed 101, larger motions, every AU combination for every emotion)
-    clip --rank pooling--> dynamic image (B, 3, S, S) --ViT--> CLS (B, D) --Linear--> AU logits (B, A)
-    loss: binary cross-entropy per action unit (multi-label AU detection); AdamW, one-cycle schedule
-    saved: the ViT without its AU head, as safetensors, loaded through ``weights=PATH`` like a hub file
+    "au":    AU corpus (default preset, larger motions, every AU combination for every emotion)
+             clip --rank pooling--> dynamic image --ViT--> CLS --Linear--> AU logits; binary cross-entropy
+    "ma2mi": macro corpus (preset "macro": macro-expressions), reading no label
+             prefix dynamic images d_j, d_k of one episode --ViT, predictor--> d_k from d_j (future prediction)
+    saved:   the ViT without its heads, as safetensors, loaded through ``weights=PATH`` like a hub file
+
+The quick profile's backbone (``"ma2mi"``) takes many CPU minutes, so it ships with the package
+(:data:`SHIPPED_DIR`, rebuilt by :mod:`.shipped`); the ci profile's tiny one (``"au"``) is made here in
+seconds, once, into ``<work_dir>/data/weights/``.
 
 Why this is honest for the LOSO runs that follow: the corpus has its own seed (its own identities,
-none of them a subject of the evaluation set), and its AU combinations are drawn independently of
-the emotion column, so the backbone learns *which facial actions move*, never an emotion label.
-It plays the part of a backbone pre-trained on a facial-action dataset; it is **not** the paper's
-ImageNet-21k ViT-B/16, and every figure made with it says so.
+none of them a subject of an evaluation set), and no emotion label is ever read (the AU corpus draws
+its AU combinations independently of the emotion column). It plays the part of a backbone pre-trained
+on unlabelled face video (or a facial-action dataset); it is **not** the paper's ImageNet-21k ViT-B/16,
+and every figure made with it says so.
 """
 
 from __future__ import annotations
@@ -60,9 +66,9 @@ class PretrainConfig:
 
     backbone, backbone_kwargs, image_size, num_frames: the ViT and its dynamic-image input, as in
         the profile that will use the checkpoint.
-    n_subjects, n_clips, amplitude, seed: the synthetic AU corpus (seed differs from the evaluation
-        set's 0, so no identity is shared); amplitude in pixels at 224 px, larger than a
-        micro-expression's, like the macro-expressions of a facial-action dataset.
+    n_subjects, n_clips, amplitude, seed: the synthetic corpus (seed differs from the evaluation
+        sets' 0, 1 and 2, so no identity is shared); amplitude (``"au"`` only; the macro preset has its
+        own) in pixels at 224 px, larger than a micro-expression's.
     epochs, batch_size, lr, weight_decay: AdamW with a one-cycle schedule.
     val_subjects: corpus subjects held out to report AU detection on unseen faces.
     device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``).
@@ -95,12 +101,13 @@ class PretrainConfig:
             raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
 
     @classmethod
-    def for_run(cls, config: TrainConfig, clips: int, epochs: int) -> PretrainConfig:
-        """The pre-training a run's backbone needs: the run's ViT and input size, ``clips`` corpus clips."""
+    def for_run(cls, config: TrainConfig, clips: int, epochs: int, **settings: Any) -> PretrainConfig:
+        """The pre-training a run's backbone needs: the run's ViT and input size, ``clips`` corpus clips, then
+        ``settings`` (a profile's ``pretrain_settings``: the objective, the corpus, the schedule)."""
         if clips <= 0:
             raise ValueError(f"a synthetic pre-training needs clips > 0, got {clips}")
         subjects = max(4, min(24, clips // 20))
-        return cls(
+        config = cls(
             backbone=config.backbone,
             backbone_kwargs=dict(config.backbone_kwargs),
             image_size=config.image_size,
@@ -111,6 +118,7 @@ class PretrainConfig:
             val_subjects=max(1, subjects // 6),
             device=config.device,
         )
+        return dataclasses.replace(config, **settings)
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -144,7 +152,7 @@ def make_au_corpus(config: PretrainConfig, root: str | Path, progress: bool = Tr
     ``"au"``: the default preset at ``config.amplitude``; ``"ma2mi"``: the ``macro`` preset (macro-expressions,
     its own amplitudes and durations)."""
     recipes = {emotion: CORPUS_COMBINATIONS for emotion in CASME2_COUNTS}
-    world = dict(preset="macro") if config.objective == "ma2mi" else dict(amplitude=config.amplitude)
+    world = dict(amplitude=config.amplitude) if config.objective == "au" else dict(preset="macro")
     make_synthetic(root, n_subjects=config.n_subjects, seed=config.seed, n_clips=config.n_clips, recipes=recipes,
                    progress=progress, **world)
     with quiet():  # the corpus' emotion column means nothing: no need to report the clips its scheme leaves out
@@ -166,11 +174,11 @@ def pretrain_backbone(
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> Path:
-    """Pre-train ``config.backbone`` on synthetic AU detection; write ``out_file`` and its ``.json``.
+    """Pre-train ``config.backbone`` with ``config.objective``; write ``out_file`` and its ``.json``.
 
     The checkpoint holds the ViT's tensors only (no AU head), in safetensors, so that
     ``create_backbone(name, weights=out_file)`` loads it through timm's own hub code path. The
-    ``.json`` beside it records the config, the loss per epoch and the AU detection ROC-AUC on
+    ``.json`` beside it records the config, the loss per epoch and (``"au"``) the AU detection ROC-AUC on
     held-out corpus subjects (0.5 is chance). Both files are written atomically.
 
     The corpus' frames go to ``corpus_root`` and stay there; without one they go to a folder beside
@@ -182,7 +190,7 @@ def pretrain_backbone(
     corpus_root = Path(corpus_root or out_file.parent / f"au-corpus-{config.fingerprint()}")
     start = time.perf_counter()
     samples = make_au_corpus(config, corpus_root, progress=progress)
-    if config.objective == "ma2mi":
+    if config.objective != "au":
         return _pretrain_ma2mi(config, samples, out_file, corpus_root, keep_corpus, start, cache_dir, progress)
     targets = torch.from_numpy(au_targets(samples))
     dynamic = dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir, progress=progress)
@@ -204,7 +212,8 @@ def pretrain_backbone(
         return head(backbone((images - mean) / std))
 
     losses = []
-    for _ in progress_bar(range(config.epochs), desc="pre-training the backbone (synthetic AUs)", disable=not progress):
+    desc = "pre-training the backbone (synthetic AU detection)"
+    for _ in progress_bar(range(config.epochs), desc=desc, disable=not progress):
         backbone.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator).numpy()]
         total = 0.0
@@ -266,16 +275,17 @@ def _pretrain_ma2mi(config: PretrainConfig, samples, out_file: Path, corpus_root
     prefixes = prefix_dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir,
                                      progress=progress)
     val = _held_out(samples, config.val_subjects)
+    labels = torch.from_numpy(au_targets(samples))[~val] if config.objective == "ma2mi+au" else None
     backbone, device = _fresh_backbone(config)
     mean, std = (t.view(1, 1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
     normalised = (prefixes - mean) / std
     losses = train_future_prediction(
         backbone, lambda net, x: net.forward_features(x), normalised[~val], config.epochs, config.batch_size,
-        config.lr, config.weight_decay, config.seed, config.ema_start, target=config.target, device=device,
-        progress=progress,
+        config.lr, config.weight_decay, config.seed, config.ema_start, target=config.target, labels=labels,
+        device=device, progress=progress,
     )
     backbone.eval()
-    report: dict[str, Any] = {"config": config.as_dict(), "objective": "ma2mi", "train_loss": losses,
+    report: dict[str, Any] = {"config": config.as_dict(), "objective": config.objective, "train_loss": losses,
                               "n_generated": config.n_clips, "n_train": int((~val).sum()), "n_val": int(val.sum()),
                               "seconds": None}
     _save(backbone, report, start, out_file, corpus_root, keep_corpus)
@@ -293,34 +303,80 @@ def pretraining_report(weights: str | Path | None) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-#: Part of every synthetic checkpoint's file name: how outputs recognise a backbone made here.
-SYNTHETIC_MARK = "-synthetic-au-"
+#: What the loss of each objective measures (the y axis of :func:`pretraining_figure`).
+OBJECTIVE_LOSSES = {
+    "au": "AU binary cross-entropy",
+    "ma2mi": "1 - cosine to the later prefix's latent",
+    "ma2mi+au": "future-pixel MSE + AU cross-entropy",
+}
+
+
+def pretraining_figure(report: dict[str, Any]):
+    """The loss per epoch of a synthetic pre-training (its :func:`pretraining_report`), titled with the objective,
+    the corpus, the time it took and (AU objectives) the AU detection ROC-AUC on held-out faces."""
+    import matplotlib.pyplot as plt
+
+    objective = report.get("objective", "au")  # reports made before objectives existed are AU detection
+    losses = report["train_loss"]
+    fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    ax.plot(range(1, len(losses) + 1), losses, marker="o")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(OBJECTIVE_LOSSES[objective], fontsize=8)
+    auc = report.get("val_au_auc")
+    held_out = f"; AU ROC-AUC on unseen faces {auc:.2f} (chance 0.50)" if auc is not None else ""
+    ax.set_title(f"pre-training by {objective}: {report['n_train']} clips, {report['seconds'] / 60:.0f} min"
+                 f"{held_out}", fontsize=8)
+    return fig
+
+
+#: Part of every synthetic checkpoint's file name, followed by its objective: how outputs recognise a backbone
+#: made here (``vit_tiny_patch16_224-synthetic-au-<hash>``, ``...-synthetic-ma2mi-au-<hash>``).
+SYNTHETIC_MARK = "-synthetic-"
+
+#: The checkpoints that ship inside the package (package data), with their cards: found before any made here.
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "weights"
+
+
+def checkpoint_name(config: PretrainConfig) -> str:
+    """The file name of the checkpoint of ``config``: backbone, objective and a hash of every setting."""
+    return f"{config.backbone}{SYNTHETIC_MARK}{config.objective.replace('+', '-')}-{config.fingerprint()}.safetensors"
 
 
 def synthetic_checkpoint(config: PretrainConfig, folder: str | Path | None = None) -> Path:
     """Where the checkpoint of ``config`` lives (whether or not it has been made yet).
 
-    ``<work_dir>/data/weights/`` (or ``folder``), named after the backbone and a hash of the
-    :class:`PretrainConfig`, so a changed setting makes a new file instead of reusing a stale one.
+    The package's own :data:`SHIPPED_DIR` when it ships there (the quick profile's backbone); otherwise
+    ``<work_dir>/data/weights/`` (or ``folder``). The name holds a hash of the :class:`PretrainConfig`, so a changed
+    setting makes a new file instead of reusing a stale one.
     """
+    name = checkpoint_name(config)
+    if folder is None and (SHIPPED_DIR / name).is_file():
+        return SHIPPED_DIR / name
     folder = Path(folder) if folder is not None else work_dir() / "data" / "weights"
-    return folder / f"{config.backbone}{SYNTHETIC_MARK}{config.fingerprint()}.safetensors"
+    return folder / name
 
 
 def ensure_pretrained(config: PretrainConfig, out_file: str | Path, progress: bool = True) -> Path:
-    """``out_file``, made by :func:`pretrain_backbone` on first use (about 1.5 min for quick), then reused."""
+    """``out_file``, made by :func:`pretrain_backbone` on first use (seconds for ci; quick's ships), then reused."""
     out_file = Path(out_file)
     if out_file.is_file() and out_file.with_suffix(".json").is_file():
         return out_file
-    how = "by macro-to-micro future prediction" if config.objective == "ma2mi" else "on synthetic facial actions"
-    print(f"pre-training {config.backbone} {how} once ({config.n_clips} clips, {config.epochs} epochs) -> {out_file}")
+    print(f"pre-training {config.backbone} on {OBJECTIVE_NOTES[config.objective]} once ({config.n_clips} clips, "
+          f"{config.epochs} epochs) -> {out_file}")
     return pretrain_backbone(config, out_file, progress=progress)
 
+
+#: What each objective pre-trains on, in the words of every caption and message.
+OBJECTIVE_NOTES = {
+    "au": "synthetic facial actions (AU detection)",
+    "ma2mi": "synthetic macro-expressions (MA2MI future prediction)",
+    "ma2mi+au": "synthetic macro-expressions (MA2MI future prediction + AU detection)",
+}
 
 #: Where a run's backbone weights come from, in the one wording every caption, table and summary uses.
 BACKBONE_NOTES = {
     "random": "{backbone} with RANDOM weights: a timing run, not the paper's experiment",
-    "synthetic": "{backbone} pre-trained on synthetic AUs, not the paper's ImageNet ViT",
+    "synthetic": "{backbone} pre-trained on {objective}, not the paper's ImageNet ViT",
     "file": "{backbone}, weights from {weights}",
     "hub": "{backbone}, pretrained weights from the hub",
 }
@@ -335,8 +391,16 @@ def backbone_source(config: TrainConfig) -> str:
     return "synthetic" if SYNTHETIC_MARK in Path(config.weights).name else "file"
 
 
+def checkpoint_objective(weights: str | Path) -> str:
+    """The objective a synthetic checkpoint was made with, read from its name (:func:`checkpoint_name`)."""
+    slug = Path(weights).name.split(SYNTHETIC_MARK, 1)[1].rsplit("-", 1)[0]
+    return next(o for o in OBJECTIVES if o.replace("+", "-") == slug)
+
+
 def backbone_note(config: TrainConfig) -> str:
     """Which backbone, and where its weights come from, in the words of :data:`BACKBONE_NOTES`."""
     depth = config.backbone_kwargs.get("depth")
     backbone = config.backbone + (f" ({depth} blocks)" if depth else "")
-    return BACKBONE_NOTES[backbone_source(config)].format(weights=config.weights, backbone=backbone)
+    source = backbone_source(config)
+    objective = OBJECTIVE_NOTES[checkpoint_objective(config.weights)] if source == "synthetic" else None
+    return BACKBONE_NOTES[source].format(weights=config.weights, backbone=backbone, objective=objective)

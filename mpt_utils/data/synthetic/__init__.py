@@ -29,6 +29,7 @@ from .generator import (
     class_counts,
     clean_twin,
     make_synthetic,
+    subject_identities,
     synthetic_params,
 )
 from .ground_truth import GROUND_TRUTH_FILE, GroundTruth, load_ground_truth
@@ -48,5 +49,6 @@ __all__ = [
     "clean_twin",
     "load_ground_truth",
     "make_synthetic",
+    "subject_identities",
     "synthetic_params",
 ]

@@ -389,6 +389,19 @@ def _world(preset: str, amplitude, expressivity, appearance, shading, nuisance, 
     )
 
 
+def _draw_identities(rng: np.random.Generator, n_subjects: int, world: Preset) -> list[Identity]:
+    """The subjects of a set, the first draws of its content stream."""
+    return [draw_identity(rng, world.expressivity, world.variation) for _ in range(n_subjects)]
+
+
+def subject_identities(seed: int, n_subjects: int, preset: str = "default") -> list[Identity]:
+    """The identities :func:`make_synthetic` gives the subjects of a set of this ``seed`` and ``preset``, without
+    rendering a frame (for example to show that a pre-training corpus shares no face with an evaluation set)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return _draw_identities(np.random.default_rng([seed, 0]), n_subjects, PRESETS[preset])
+
+
 def make_synthetic(
     root: str | Path,
     n_subjects: int = 26,
@@ -487,7 +500,7 @@ def make_synthetic(
     rng = np.random.default_rng([seed, 0])  # content: identities, sessions, emotions, AUs, timing
     nuisance_rng = np.random.default_rng([seed, 1])  # nuisances only
     scales = world.nuisances.times(world.nuisance)
-    identities = [draw_identity(rng, world.expressivity, world.variation) for _ in range(n_subjects)]
+    identities = _draw_identities(rng, n_subjects, world)
     lights = [np.array([rng.uniform(-0.5, 0.5), rng.uniform(-0.6, -0.1), 1.0]) for _ in range(n_subjects)]
     emotions = [e for e, n in counts.items() for _ in range(n)]
     rng.shuffle(emotions)

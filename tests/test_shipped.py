@@ -1,0 +1,126 @@
+"""The backbone that ships inside the package: its card, its use by the quick profile, and its rebuild."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from mpt_utils.data import subject_identities
+from mpt_utils.model import create_backbone
+from mpt_utils.train import pretrain as pretrain_module
+from mpt_utils.train.pretrain import SHIPPED_DIR, PretrainConfig, checkpoint_name
+from mpt_utils.train.shipped import (
+    REBUILD_COMMAND,
+    build_shipped,
+    card_problems,
+    file_sha256,
+    frozen_features,
+    profile_pretraining,
+)
+
+QUICK = profile_pretraining("quick")
+SHIPPED = SHIPPED_DIR / checkpoint_name(QUICK)
+TOY = PretrainConfig(backbone="vit_tiny_patch16_224", backbone_kwargs={"depth": 1}, image_size=32, num_frames=4,
+                     n_subjects=3, n_clips=12, epochs=1, batch_size=8, val_subjects=1, objective="ma2mi+au",
+                     target="pixels", seed=5)
+
+
+def test_the_quick_backbone_ships_with_a_card_that_matches_it():
+    assert SHIPPED.is_file(), f"the quick profile's backbone {SHIPPED.name} is not in {SHIPPED_DIR}"
+    assert SHIPPED.stat().st_size <= 12 * 2**20
+    assert card_problems(SHIPPED, QUICK) == []
+    card = json.loads(SHIPPED.with_suffix(".json").read_text())
+    assert card["profile"] == "quick" and card["objective"] == QUICK.objective
+    assert card["command"] == REBUILD_COMMAND.format(profile="quick", threads=card["built"]["threads"])
+    for key in ("corpus", "schedule", "built", "commit", "development", "train_loss"):
+        assert card.get(key) is not None, key
+    assert set(card["development"]["shipped"]) == {"cls_f1_seed1", "patch_f1_seed1", "cls_f1_seed2", "patch_f1_seed2"}
+    assert card["corpus"]["seed"] not in (0, 1, 2)  # neither the report set nor a development set
+
+
+def test_the_shipped_backbone_loads_like_a_hub_file_and_differs_from_a_random_one():
+    images = torch.rand(4, 3, QUICK.image_size, QUICK.image_size, generator=torch.Generator().manual_seed(0))
+    shipped_cls, _ = frozen_features(SHIPPED, images, QUICK)
+    random_cls, _ = frozen_features(None, images, QUICK)
+    assert not np.allclose(shipped_cls, random_cls, atol=1e-3)
+    backbone = create_backbone(QUICK.backbone, weights=SHIPPED, img_size=QUICK.image_size, **QUICK.backbone_kwargs)
+    assert len(backbone.blocks) == QUICK.backbone_kwargs["depth"]
+
+
+def test_a_damaged_or_foreign_card_is_reported(tmp_path):
+    copy = tmp_path / SHIPPED.name
+    copy.write_bytes(SHIPPED.read_bytes())
+    card = json.loads(SHIPPED.with_suffix(".json").read_text())
+    copy.with_suffix(".json").write_text(json.dumps(card))
+    assert card_problems(copy, QUICK) == []
+    assert any("differs from the profile's in ['epochs']" in p
+               for p in card_problems(copy, dataclasses.replace(QUICK, epochs=QUICK.epochs + 1)))
+    damaged = bytearray(SHIPPED.read_bytes())
+    damaged[-1] ^= 1
+    copy.write_bytes(bytes(damaged))
+    assert any("sha256" in p for p in card_problems(copy, QUICK))
+    copy.with_suffix(".json").unlink()
+    assert "missing" in card_problems(copy, QUICK)[0]
+
+
+def test_quick_runs_use_the_shipped_file_and_never_pretrain(monkeypatch, tmp_path):
+    """An empty MPT_HOME: the quick profile's backbone is the package's own file, and nothing is pre-trained."""
+    from mpt_utils.run import resolve_run
+
+    monkeypatch.setenv("MPT_HOME", str(tmp_path))
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the quick profile started a pre-training")
+
+    monkeypatch.setattr(pretrain_module, "pretrain_backbone", refuse)
+    from mpt_utils.profiles import get_profile
+
+    tiny_data = get_profile("quick").replace(synthetic_subjects=2, synthetic_clips=12)  # same backbone, less data
+    run = resolve_run(tiny_data, progress=False)
+    assert Path(run.config.weights) == SHIPPED and run.backbone_source == "synthetic"
+    assert run.prepare_backbone(progress=False) == str(SHIPPED)
+    assert not list(tmp_path.rglob("*.safetensors"))
+    assert pretrain_module.OBJECTIVE_NOTES[QUICK.objective] in run.caption
+
+
+def test_the_corpus_shares_no_face_with_the_evaluation_sets():
+    corpus = subject_identities(QUICK.seed, QUICK.n_subjects, "macro" if QUICK.objective != "au" else "default")
+    for seed in (0, 1):
+        evaluation = subject_identities(seed, 26)
+        for a in corpus:
+            for b in evaluation:
+                assert a.landmarks != b.landmarks and not np.array_equal(a.albedo_open, b.albedo_open)
+
+
+def test_subject_identities_are_the_generators_own(monkeypatch, tmp_path):
+    from mpt_utils.data import make_synthetic
+    from mpt_utils.data.synthetic import generator
+
+    drawn = []
+    real = generator._draw_identities
+    monkeypatch.setattr(generator, "_draw_identities", lambda *a: drawn.extend(real(*a)) or drawn)
+    make_synthetic(tmp_path / "s", n_subjects=2, n_clips=12, seed=9, progress=False)
+    again = subject_identities(9, 2)
+    assert [i.landmarks for i in drawn] == [i.landmarks for i in again]
+    assert all(np.array_equal(a.albedo_open, b.albedo_open) for a, b in zip(drawn, again))
+
+
+def test_a_toy_rebuild_gives_the_same_bytes_and_a_true_card(tmp_path):
+    first = build_shipped("toy", tmp_path / "a", threads=1, dev_seeds=(), config=TOY, progress=False)
+    second = build_shipped("toy", tmp_path / "b", threads=1, dev_seeds=(), config=TOY, progress=False)
+    assert first.name == second.name == checkpoint_name(TOY)
+    assert first.read_bytes() == second.read_bytes()
+    card = json.loads(first.with_suffix(".json").read_text())
+    assert card["sha256"] == file_sha256(first) and card_problems(first, TOY) == []
+    assert card["corpus"]["preset"] == "macro" and card["objective"] == "ma2mi+au"
+    assert card["built"]["threads"] == 1 and card["schedule"]["epochs"] == 1
+
+
+def test_profiles_without_a_synthetic_backbone_are_refused():
+    with pytest.raises(ValueError, match="pre-trains no synthetic backbone"):
+        profile_pretraining("paper")
