@@ -124,3 +124,21 @@ def test_a_toy_rebuild_gives_the_same_bytes_and_a_true_card(tmp_path):
 def test_profiles_without_a_synthetic_backbone_are_refused():
     with pytest.raises(ValueError, match="pre-trains no synthetic backbone"):
         profile_pretraining("paper")
+
+
+def test_the_backbone_table_ships_beside_the_checkpoint_and_agrees_with_its_card():
+    import json as _json
+
+    from mpt_utils.train.shipped import BACKBONE_TABLE, backbone_table
+
+    table = backbone_table()
+    assert table.index[0] == "random" and table.index[-1].startswith("pixel probe")
+    shipped = table.index[table["shipped"]]
+    assert len(shipped) == 1, "exactly one row is the quick profile's backbone"
+    raw = _json.loads(BACKBONE_TABLE.read_text())[shipped[0]]
+    assert raw["checkpoint"] == SHIPPED.name
+    card = _json.loads(SHIPPED.with_suffix(".json").read_text())["development"]["shipped"]
+    assert {k: round(v, 6) for k, v in card.items()} == {k: round(raw[k], 6) for k in card}
+    assert not table.loc[shipped[0], "reads labels"]  # the shipped backbone reads no label
+    with pytest.raises(FileNotFoundError, match="bench_backbones.py"):
+        backbone_table(SHIPPED_DIR / "missing.json")

@@ -55,6 +55,9 @@ from .inputs import default_cache_dir
 #: The objectives a backbone can be pre-trained with (see the module docstring).
 OBJECTIVES = ("au", "ma2mi", "ma2mi+au")
 
+#: Whether an objective reads a label of its corpus (action units; none reads an emotion).
+READS_LABELS = {"au": True, "ma2mi": False, "ma2mi+au": True}
+
 #: Where the prefixes of an episode end, as fractions of onset to offset (the apex lies near 0.45).
 PREFIXES = (0.15, 0.3, 0.45)
 

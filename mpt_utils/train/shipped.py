@@ -52,6 +52,7 @@ from ..model import create_backbone, normalisation
 from ..profiles import get_profile
 from ..runtime import quiet, work_dir
 from .inputs import dynamic_images
+from .objectives import READS_LABELS
 from .pretrain import SHIPPED_DIR, PretrainConfig, checkpoint_name, pretrain_backbone
 
 #: The development sets: default preset, CASME II's 26 subjects, never the report seed 0.
@@ -174,6 +175,8 @@ def backbone_table(path: str | Path = BACKBONE_TABLE):
     table = pd.DataFrame([{columns[k]: v for k, v in row.items() if k in columns} for row in rows.values()],
                          index=list(rows), columns=list(columns.values()))
     table["shipped"] = table["shipped"].fillna(False).astype(bool)  # the pixel probe's row is no backbone
+    table[["corpus clips", "epochs"]] = table[["corpus clips", "epochs"]].astype("Int64")
+    table.insert(2, "reads labels", [READS_LABELS.get(o) if isinstance(o, str) else None for o in table["objective"]])
     table.index.name = "backbone"
     return table
 
