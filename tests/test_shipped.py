@@ -142,3 +142,21 @@ def test_the_backbone_table_ships_beside_the_checkpoint_and_agrees_with_its_card
     assert not table.loc[shipped[0], "reads labels"]  # the shipped backbone reads no label
     with pytest.raises(FileNotFoundError, match="bench_backbones.py"):
         backbone_table(SHIPPED_DIR / "missing.json")
+
+
+def test_the_pretraining_figure_names_the_loss_of_its_objective():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mpt_utils.train import pretraining_figure, pretraining_report
+
+    card = pretraining_report(SHIPPED)
+    fig = pretraining_figure(card)
+    assert fig.axes[0].get_ylabel() == "MSE to the later prefix's pixels"
+    assert len(fig.axes[0].lines[0].get_xdata()) == len(card["train_loss"]) == QUICK.epochs
+    au = {"train_loss": [0.5, 0.4], "n_train": 10, "seconds": 60, "config": {}, "val_au_auc": 0.7}
+    fig_au = pretraining_figure(au)  # a report made before objectives existed: AU detection
+    assert fig_au.axes[0].get_ylabel() == "AU binary cross-entropy" and "0.70" in fig_au.axes[0].get_title()
+    plt.close("all")

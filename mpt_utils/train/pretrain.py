@@ -303,11 +303,11 @@ def pretraining_report(weights: str | Path | None) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-#: What the loss of each objective measures (the y axis of :func:`pretraining_figure`).
-OBJECTIVE_LOSSES = {
+#: What the loss measures: AU detection's, or future prediction's for each target (:data:`~.objectives.TARGETS`).
+LOSS_NAMES = {
     "au": "AU binary cross-entropy",
-    "ma2mi": "1 - cosine to the later prefix's latent",
-    "ma2mi+au": "future-pixel MSE + AU cross-entropy",
+    "latent": "1 - cosine to the later prefix's latent",
+    "pixels": "MSE to the later prefix's pixels",
 }
 
 
@@ -317,14 +317,17 @@ def pretraining_figure(report: dict[str, Any]):
     import matplotlib.pyplot as plt
 
     objective = report.get("objective", "au")  # reports made before objectives existed are AU detection
+    target = report["config"].get("target", "latent")
+    loss_name = LOSS_NAMES["au" if objective == "au" else target] + (" + AU BCE" if objective == "ma2mi+au" else "")
+    what = objective if objective == "au" else f"{objective} ({target} target)"
     losses = report["train_loss"]
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
     ax.plot(range(1, len(losses) + 1), losses, marker="o")
     ax.set_xlabel("epoch")
-    ax.set_ylabel(OBJECTIVE_LOSSES[objective], fontsize=8)
+    ax.set_ylabel(loss_name, fontsize=8)
     auc = report.get("val_au_auc")
     held_out = f"; AU ROC-AUC on unseen faces {auc:.2f} (chance 0.50)" if auc is not None else ""
-    ax.set_title(f"pre-training by {objective}: {report['n_train']} clips, {report['seconds'] / 60:.0f} min"
+    ax.set_title(f"pre-training by {what}: {report['n_train']} clips, {report['seconds'] / 60:.0f} min"
                  f"{held_out}", fontsize=8)
     return fig
 
