@@ -99,6 +99,9 @@ def fault_point(step: str, path: str | os.PathLike | None = None) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(60)  # the signal is delivered before this returns
     elif action == "sigint":
+        # Ctrl-C as a terminal delivers it: a process started in the background by a shell inherits SIGINT ignored
+        # (and Python then keeps it ignored), which no user at a terminal has
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         signal.raise_signal(signal.SIGINT)
     elif action == "enospc":
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), None if path is None else str(path))

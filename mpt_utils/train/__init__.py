@@ -41,7 +41,21 @@ from .pretrain import (
 )
 from .probe import frozen_feature_probe, load_probe, probe_done, run_probe
 
+#: Exported from :mod:`.shipped` on first use, so that ``python -m mpt_utils.train.shipped`` (the rebuild command)
+#: finds that module not imported yet (Python's runpy warns about a module imported twice).
+_FROM_SHIPPED = ("backbone_table", "build_shipped", "card_problems", "profile_pretraining")
+
+
+def __getattr__(name: str):
+    if name in _FROM_SHIPPED:
+        from . import shipped
+
+        return getattr(shipped, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    *_FROM_SHIPPED,
     "ABLATIONS",
     "Ablation",
     "AblationRow",
