@@ -64,8 +64,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", default=None, help="rows to run (default: all)")
     parser.add_argument("--out", type=Path, default=BACKBONE_TABLE, help=f"default: {BACKBONE_TABLE}")
     args = parser.parse_args()
-    sets = development_sets(profile_pretraining("quick"))
-    shipped = checkpoint_name(profile_pretraining("quick"))
+    quick = profile_pretraining("quick")
+    sets = development_sets(quick)
+    shipped = checkpoint_name(quick)
     rows = json.loads(args.out.read_text()) if args.out.is_file() else {}  # --only updates its rows, keeps the rest
     for name, pretraining in candidates(args).items():
         if args.only and name not in args.only:
@@ -74,7 +75,8 @@ def main() -> None:
         weights = None
         if pretraining is not None:  # the corpus is kept, so that another setting of the same corpus reuses it
             weights = synthetic_checkpoint(pretraining)
-            kind = "au" if pretraining.objective == "au" else "ma2mi"  # the macro corpus serves both MA2MI rows
+            # one corpus per preset and size (the macro corpus serves every MA2MI row); names as first made
+            kind = {"default": "au", "macro": "ma2mi"}[pretraining.corpus_preset]
             corpus = work_dir() / "data" / f"synthetic-corpus-{kind}-{pretraining.n_clips}"
             if not weights.is_file():
                 pretrain_backbone(pretraining, weights, corpus_root=corpus, progress=False)
@@ -85,7 +87,7 @@ def main() -> None:
             row.update(objective=pretraining.objective, clips=pretraining.n_clips, epochs=pretraining.epochs,
                        pretrain_min=round(report["seconds"] / 60, 1), final_loss=report["train_loss"][-1],
                        val_au_auc=report.get("val_au_auc"))
-        row.update(development_probe(weights, profile_pretraining("quick"), sets))
+        row.update(development_probe(weights, quick, sets))
         rows[name] = row
         print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     for seed, (samples, images) in sets.items():

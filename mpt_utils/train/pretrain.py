@@ -100,6 +100,11 @@ class PretrainConfig:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
 
+    @property
+    def corpus_preset(self) -> str:
+        """The synthetic preset of the corpus: ``"default"`` (at ``amplitude``) for ``"au"``, else ``"macro"``."""
+        return "default" if self.objective == "au" else "macro"
+
     @classmethod
     def for_run(cls, config: TrainConfig, clips: int, epochs: int, **settings: Any) -> PretrainConfig:
         """The pre-training a run's backbone needs: the run's ViT and input size, ``clips`` corpus clips, then
@@ -152,7 +157,7 @@ def make_au_corpus(config: PretrainConfig, root: str | Path, progress: bool = Tr
     ``"au"``: the default preset at ``config.amplitude``; ``"ma2mi"``: the ``macro`` preset (macro-expressions,
     its own amplitudes and durations)."""
     recipes = {emotion: CORPUS_COMBINATIONS for emotion in CASME2_COUNTS}
-    world = dict(amplitude=config.amplitude) if config.objective == "au" else dict(preset="macro")
+    world = dict(amplitude=config.amplitude) if config.corpus_preset == "default" else dict(preset="macro")
     make_synthetic(root, n_subjects=config.n_subjects, seed=config.seed, n_clips=config.n_clips, recipes=recipes,
                    progress=progress, **world)
     with quiet():  # the corpus' emotion column means nothing: no need to report the clips its scheme leaves out

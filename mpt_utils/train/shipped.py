@@ -183,8 +183,8 @@ def backbone_table(path: str | Path = BACKBONE_TABLE):
 
 def corpus_description(config: PretrainConfig) -> dict[str, Any]:
     """The synthetic corpus a pre-training reads, as the card records it."""
-    preset = "default" if config.objective == "au" else "macro"
-    amplitude = config.amplitude if preset == "default" else PRESETS["macro"].amplitude
+    preset = config.corpus_preset
+    amplitude = config.amplitude if preset == "default" else PRESETS[preset].amplitude
     return {"preset": preset, "seed": config.seed, "clips": config.n_clips, "subjects": config.n_subjects,
             "held_out_subjects": config.val_subjects, "amplitude_px_at_224": list(amplitude)}
 
