@@ -14,6 +14,15 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the network in tests
 
+#: The test modules that take longest (minutes on two cores), started first: on two workers (pyproject's addopts,
+#: one module per worker at a time) they then run beside the many short modules instead of after them.
+LONGEST_FIRST = ("test_readme.py", "test_learning.py", "test_executors.py", "test_notebooks.py", "test_calibration.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a module is kept
+
 
 def _use_home(patch: pytest.MonkeyPatch, home: Path) -> None:
     """Point the working folder and the preprocessing cache at ``home``; forget any data root."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import numpy as np
@@ -23,6 +24,23 @@ def test_environment_yml_mirrors_pyproject():
     assert set(pip) - {"-e ."} == wanted
     assert "-e ." in pip
     assert project["urls"]["Repository"] == REPO_URL
+
+
+def test_the_repository_address_is_written_one_way_everywhere():
+    """pyproject's project.urls is the address; the README's Colab badges, CITATION.cff and the runtime constant
+    (which the notebooks' Colab cells and the book use: tests/test_notebooks.py) name the same repository."""
+    address = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["urls"]["Repository"]
+    slug = address.removeprefix("https://github.com/")
+    assert REPO_URL == address
+    cff = yaml.safe_load((REPO_ROOT / "CITATION.cff").read_text())
+    assert cff["repository-code"] == address
+    readme = (REPO_ROOT / "README.md").read_text()
+    badges = re.findall(r"colab\.research\.google\.com/github/([^/]+/[^/]+)/blob/main/notebooks/(\S+?\.ipynb)", readme)
+    notebooks = sorted(p.name for p in (REPO_ROOT / "notebooks").glob("*.ipynb"))
+    assert sorted(name for _, name in badges) == notebooks, "one Colab badge per notebook in the README"
+    assert {repo for repo, _ in badges} == {slug}
+    elsewhere = set(re.findall(r"github\.com/([\w.-]+/[\w.-]+)", readme)) - {slug}
+    assert not {r for r in elsewhere if r.split("/")[0] == slug.split("/")[0]}, f"another address of ours: {elsewhere}"
 
 
 def test_readme_quick_start_is_what_ci_runs():
