@@ -9,6 +9,12 @@ that ships beside the checkpoint (``mpt_utils/weights/backbones.json``, shown by
 
     python benchmarks/bench_backbones.py                         # every row (hours on 2 CPU cores)
     python benchmarks/bench_backbones.py --only random au        # some rows; the others are kept
+    python benchmarks/bench_backbones.py --tuned --only random au 'ma2mi-pixels 30 epochs lr 2e-4'
+
+``--tuned`` also trains head only, motion prompts only and MPT on each chosen backbone, leave-one-subject-out, on
+development sets of the report set's size (the quick profile's 12 subjects and 144 clips; seeds 1 and 2), and records
+each row's pooled F1 with its 90 % subject-bootstrap interval (about 8 minutes per backbone and seed on 2 cores; a
+26-subject set would take four times as long per row). The runs resume from ``<work_dir>/outputs/runs/backbones/``.
 
 Rows: ``random`` (no pre-training); ``au`` (AU detection, 480 clips, 15 epochs, lr 1e-3: the recipe before
 macro-to-micro pre-training), ``au-long`` (1,920 clips of 96 people, 0.3-6 px, 16 epochs) and ``au-long lr 3e-4``;
@@ -27,17 +33,24 @@ from pathlib import Path
 
 import torch
 
+from mpt_utils.data import make_synthetic
+from mpt_utils.experiments import plan, row_result
 from mpt_utils.io import atomic_write_json
+from mpt_utils.metrics import bootstrap_interval
 from mpt_utils.profiles import get_profile
+from mpt_utils.run import resolve_run
 from mpt_utils.runtime import work_dir
-from mpt_utils.train import PretrainConfig, pretrain_backbone, synthetic_checkpoint
+from mpt_utils.train import PretrainConfig, pretrain_backbone, run_loso, synthetic_checkpoint
 from mpt_utils.train.pretrain import checkpoint_name
 from mpt_utils.train.shipped import (
     BACKBONE_TABLE,
+    DEV_SEEDS,
+    TUNED_ROWS,
     development_probe,
     development_sets,
     probe_f1,
     profile_pretraining,
+    tuned_key,
 )
 
 
@@ -55,6 +68,33 @@ def candidates(args) -> dict[str, PretrainConfig | None]:
             "ma2mi-pixels 30 epochs lr 2e-4": dataclasses.replace(pixels, epochs=30, lr=2e-4)}
 
 
+def tuned_rows(name: str, weights: Path | None) -> dict[str, object]:
+    """Head only, motion prompts only and MPT (:data:`TUNED_ROWS`) on the frozen backbone ``weights`` (None: random),
+    leave-one-subject-out on development sets of the report set's size: each row's pooled F1 and 90 % interval."""
+    quick = get_profile("quick")
+    scores: dict[str, object] = {}
+    for seed in DEV_SEEDS:
+        folder = work_dir() / "data" / f"synthetic-dev-default-{quick.synthetic_subjects}-seed{seed}"
+        make_synthetic(folder, n_subjects=quick.synthetic_subjects, n_clips=quick.synthetic_clips, seed=seed,
+                       progress=False)
+        run = resolve_run(quick, dataset="synthetic", data_root=folder, weights=weights,
+                          pretrained=weights is not None, progress=False)
+        out = work_dir() / "outputs" / "runs" / "backbones" / name.replace(" ", "_") / f"seed{seed}"
+        for row in plan(run, out, ["baselines"])["baselines"]:
+            if row.name not in TUNED_ROWS:
+                continue
+            start = time.perf_counter()
+            run_loso(run.samples, row.config, row.folder, progress=False)  # resumes: finished folds are read back
+            result = row_result(run, row)
+            p, f1 = result.predictions, result.metrics["f1"]
+            low, high = bootstrap_interval(p["label"], p["prediction"], run.classes, groups=p["subject"])
+            scores[tuned_key(row.name, seed)] = f1
+            scores[tuned_key(row.name, seed) + "_ci"] = [low, high]
+            print(f"  {name}, seed {seed}, {row.name}: F1 {f1:.3f} ({low:.2f}-{high:.2f}), "
+                  f"{time.perf_counter() - start:.0f} s", flush=True)
+    return scores
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ma2mi-clips", type=int, default=960)
@@ -62,6 +102,8 @@ def main() -> None:
     parser.add_argument("--ma2mi-lr", type=float, default=5e-4)
     parser.add_argument("--ma2mi-batch", type=int, default=64)
     parser.add_argument("--only", nargs="+", default=None, help="rows to run (default: all)")
+    parser.add_argument("--tuned", action="store_true",
+                        help=f"also train {', '.join(TUNED_ROWS)} on each backbone (minutes per backbone)")
     parser.add_argument("--out", type=Path, default=BACKBONE_TABLE, help=f"default: {BACKBONE_TABLE}")
     args = parser.parse_args()
     quick = profile_pretraining("quick")
@@ -88,6 +130,10 @@ def main() -> None:
                        pretrain_min=round(report["seconds"] / 60, 1), final_loss=report["train_loss"][-1],
                        val_au_auc=report.get("val_au_auc"))
         row.update(development_probe(weights, quick, sets))
+        kept = {tuned_key(r, seed) + end for r in TUNED_ROWS for seed in DEV_SEEDS for end in ("", "_ci")}
+        row.update({k: v for k, v in rows.get(name, {}).items() if k in kept})  # earlier --tuned figures stay
+        if args.tuned:
+            row.update(tuned_rows(name, weights))
         rows[name] = row
         print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     for seed, (samples, images) in sets.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,16 @@ from mpt_utils.model import create_backbone
 from mpt_utils.train import pretrain as pretrain_module
 from mpt_utils.train.pretrain import SHIPPED_DIR, PretrainConfig, checkpoint_name
 from mpt_utils.train.shipped import (
+    DEV_SEEDS,
     REBUILD_COMMAND,
+    TUNED_ROWS,
     build_shipped,
     card_problems,
     file_sha256,
     frozen_features,
     profile_pretraining,
+    tuned_key,
+    tuned_table,
 )
 
 QUICK = profile_pretraining("quick")
@@ -41,6 +46,8 @@ def test_the_quick_backbone_ships_with_a_card_that_matches_it():
         assert card.get(key) is not None, key
     assert set(card["development"]["shipped"]) == {"cls_f1_seed1", "patch_f1_seed1", "cls_f1_seed2", "patch_f1_seed2"}
     assert card["corpus"]["seed"] not in (0, 1, 2)  # neither the report set nor a development set
+    # a commit anyone can check out and rebuild from: 40 hex digits, no uncommitted changes ("+dirty")
+    assert re.fullmatch(r"[0-9a-f]{40}", card["commit"]), card["commit"]
 
 
 def test_the_shipped_backbone_loads_like_a_hub_file_and_differs_from_a_random_one():
@@ -160,3 +167,16 @@ def test_the_pretraining_figure_names_the_loss_of_its_objective():
     fig_au = pretraining_figure(au)  # a report made before objectives existed: AU detection
     assert fig_au.axes[0].get_ylabel() == "AU binary cross-entropy" and "0.70" in fig_au.axes[0].get_title()
     plt.close("all")
+
+
+def test_the_tuned_table_gives_each_tuned_row_its_f1_and_interval(tmp_path):
+    seed = DEV_SEEDS[0]
+    row = {tuned_key(name, seed): 0.2 + i / 10 for i, name in enumerate(TUNED_ROWS)}
+    row |= {tuned_key(name, seed) + "_ci": [0.1, 0.3 + i / 10] for i, name in enumerate(TUNED_ROWS)}
+    table_file = tmp_path / "backbones.json"
+    table_file.write_text(json.dumps({"random": {"cls_f1_seed1": 0.2, **row}, "untuned": {"cls_f1_seed1": 0.3}}))
+    table = tuned_table(table_file)
+    assert list(table.index) == [("random", seed)]  # a backbone without tuned rows is left out
+    assert table.loc[("random", seed), "MPT F1"] == pytest.approx(0.2 + (len(TUNED_ROWS) - 1) / 10)
+    assert table.loc[("random", seed), ["head only low", "head only high"]].tolist() == [0.1, 0.3]
+    assert tuned_key("motion prompts only", 2) == "motion_prompts_only_f1_seed2"

@@ -43,7 +43,7 @@ from .probe import frozen_feature_probe, load_probe, probe_done, run_probe
 
 #: Exported from :mod:`.shipped` on first use, so that ``python -m mpt_utils.train.shipped`` (the rebuild command)
 #: finds that module not imported yet (Python's runpy warns about a module imported twice).
-_FROM_SHIPPED = ("backbone_table", "build_shipped", "card_problems", "profile_pretraining")
+_FROM_SHIPPED = ("backbone_table", "build_shipped", "card_problems", "profile_pretraining", "tuned_table")
 
 
 def __getattr__(name: str):

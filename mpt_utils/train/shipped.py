@@ -149,6 +149,17 @@ def development_probe(weights: str | Path | None, config: PretrainConfig,
     return scores
 
 
+#: The rows the benchmark also trains on each candidate backbone (``bench_backbones.py --tuned``), on development
+#: sets of the report set's size (the quick profile's subjects and clips, :data:`DEV_SEEDS`).
+TUNED_ROWS = ("head only", "motion prompts only", "MPT")
+
+
+def tuned_key(row: str, seed: int) -> str:
+    """The backbone table's key of a tuned row's pooled F1 on a development seed, e.g. ``"mpt_f1_seed1"``; its
+    90 % subject-bootstrap interval is under the same key plus ``"_ci"``."""
+    return f"{row.lower().replace(' ', '_')}_f1_seed{seed}"
+
+
 #: The benchmark's table of candidate backbones (``benchmarks/bench_backbones.py`` writes it; it ships here).
 BACKBONE_TABLE = SHIPPED_DIR / "backbones.json"
 
@@ -178,6 +189,27 @@ def backbone_table(path: str | Path = BACKBONE_TABLE):
     table[["corpus clips", "epochs"]] = table[["corpus clips", "epochs"]].astype("Int64")
     table.insert(2, "reads labels", [READS_LABELS.get(o) if isinstance(o, str) else None for o in table["objective"]])
     table.index.name = "backbone"
+    return table
+
+
+def tuned_table(path: str | Path = BACKBONE_TABLE):
+    """The rows tuned on each candidate backbone (:data:`TUNED_ROWS`), one line per backbone and development seed:
+    each row's pooled F1 (``"<row> F1"``) and its 90 % subject-bootstrap interval (``"<row> low"``, ``"<row> high"``);
+    a pandas table, backbones not yet tuned left out. Measured by ``benchmarks/bench_backbones.py --tuned``."""
+    import pandas as pd
+
+    lines = {}
+    for name, row in json.loads(Path(path).read_text()).items():
+        for seed in DEV_SEEDS:
+            if tuned_key(TUNED_ROWS[0], seed) not in row:
+                continue
+            line = {}
+            for tuned in TUNED_ROWS:
+                line[f"{tuned} F1"] = row[tuned_key(tuned, seed)]
+                line[f"{tuned} low"], line[f"{tuned} high"] = row[tuned_key(tuned, seed) + "_ci"]
+            lines[(name, seed)] = line
+    table = pd.DataFrame.from_dict(lines, orient="index")
+    table.index.names = ["backbone", "development seed"]
     return table
 
 
