@@ -138,7 +138,8 @@ def main() -> None:
         print(name, {k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     for seed, (samples, images) in sets.items():
         pixels = torch.nn.functional.adaptive_avg_pool2d(images, 16).flatten(1).numpy()
-        rows.setdefault("pixel probe (dynamic image, 16 px)", {})[f"cls_f1_seed{seed}"] = probe_f1(pixels, samples)
+        pixel_row = rows.setdefault("pixel probe (dynamic image, 16 px)", {})
+        pixel_row[f"cls_f1_seed{seed}"], pixel_row[f"cls_f1_seed{seed}_ci"] = probe_f1(pixels, samples)
     for row in rows.values():  # which row the quick profile ships, as it is now
         row["shipped"] = row.get("checkpoint") == shipped
     print(json.dumps(rows, indent=1))

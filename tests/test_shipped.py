@@ -44,7 +44,7 @@ def test_the_quick_backbone_ships_with_a_card_that_matches_it():
     assert card["command"] == REBUILD_COMMAND.format(profile="quick", threads=card["built"]["threads"])
     for key in ("corpus", "schedule", "built", "commit", "development", "train_loss"):
         assert card.get(key) is not None, key
-    assert set(card["development"]["shipped"]) == {"cls_f1_seed1", "patch_f1_seed1", "cls_f1_seed2", "patch_f1_seed2"}
+    assert set(card["development"]["shipped"]) >= {"cls_f1_seed1", "patch_f1_seed1", "cls_f1_seed2", "patch_f1_seed2"}
     assert card["corpus"]["seed"] not in (0, 1, 2)  # neither the report set nor a development set
     # a commit anyone can check out and rebuild from: 40 hex digits, no uncommitted changes ("+dirty")
     assert re.fullmatch(r"[0-9a-f]{40}", card["commit"]), card["commit"]
@@ -145,8 +145,12 @@ def test_the_backbone_table_ships_beside_the_checkpoint_and_agrees_with_its_card
     raw = _json.loads(BACKBONE_TABLE.read_text())[shipped[0]]
     assert raw["checkpoint"] == SHIPPED.name
     card = _json.loads(SHIPPED.with_suffix(".json").read_text())["development"]["shipped"]
-    assert {k: round(v, 6) for k, v in card.items()} == {k: round(raw[k], 6) for k in card}
+    scores = [k for k in card if not k.endswith("_ci")]  # the F1s (a card written since also holds intervals)
+    assert {k: round(card[k], 6) for k in scores} == {k: round(raw[k], 6) for k in scores}
     assert not table.loc[shipped[0], "reads labels"]  # the shipped backbone reads no label
+    for seed in DEV_SEEDS:  # each probe F1 beside its interval over subjects, which holds it
+        low, high = map(float, table.loc[shipped[0], f"CLS 90 % interval, seed {seed}"].split("-"))
+        assert low <= table.loc[shipped[0], f"CLS probe F1, seed {seed}"] <= high
     with pytest.raises(FileNotFoundError, match="bench_backbones.py"):
         backbone_table(SHIPPED_DIR / "missing.json")
 
@@ -180,3 +184,18 @@ def test_the_tuned_table_gives_each_tuned_row_its_f1_and_interval(tmp_path):
     assert table.loc[("random", seed), "MPT F1"] == pytest.approx(0.2 + (len(TUNED_ROWS) - 1) / 10)
     assert table.loc[("random", seed), ["head only low", "head only high"]].tolist() == [0.1, 0.3]
     assert tuned_key("motion prompts only", 2) == "motion_prompts_only_f1_seed2"
+
+
+def test_the_development_probe_gives_its_f1_with_an_interval_over_subjects():
+    from types import SimpleNamespace
+
+    from mpt_utils.train.shipped import probe_f1
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c"], 24)
+    samples = [SimpleNamespace(label=label, group=f"s{i % 8}") for i, label in enumerate(labels)]
+    informative = np.eye(3)[np.searchsorted(["a", "b", "c"], labels)] + 0.8 * rng.normal(size=(len(labels), 3))
+    f1, (low, high) = probe_f1(informative, samples)
+    assert low <= f1 <= high and high - low > 0.01  # subjects differ, so the interval has a width
+    noise_f1, _ = probe_f1(rng.normal(size=(len(labels), 3)), samples)
+    assert f1 > 0.6 > noise_f1

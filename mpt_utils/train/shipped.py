@@ -47,7 +47,7 @@ import torch
 from ..data import PRESETS, load_dataset, make_synthetic
 from ..data.checks import loso_probe
 from ..io import atomic_write_json
-from ..metrics import compute_metrics
+from ..metrics import bootstrap_interval, compute_metrics
 from ..model import create_backbone, normalisation
 from ..profiles import get_profile
 from ..runtime import quiet, work_dir
@@ -129,23 +129,27 @@ def frozen_features(weights: str | Path | None, images: torch.Tensor,
     return tokens[:, 0].numpy(), tokens[:, backbone.num_prefix_tokens:].mean(1).numpy()
 
 
-def probe_f1(x: np.ndarray, samples) -> float:
-    """Pooled F1 of the linear probe on features ``x`` ``(N, D)`` (standardised), every subject held out once."""
+def probe_f1(x: np.ndarray, samples) -> tuple[float, list[float]]:
+    """Pooled F1 of the linear probe on features ``x`` ``(N, D)`` (standardised), every subject held out once, and
+    its 90 % subject-bootstrap interval ``[low, high]``."""
     groups = np.array([s.group for s in samples])
     labels = np.array([s.label for s in samples])
     x = (x - x.mean(0)) / (x.std(0) + 1e-6)
     _, predicted = loso_probe(x, labels, groups, list(dict.fromkeys(groups)))  # every row, in row order
-    return float(compute_metrics(labels, predicted, sorted(set(labels)))["f1"])
+    classes = sorted(set(labels))
+    low, high = bootstrap_interval(labels, predicted, classes, groups=groups)
+    return float(compute_metrics(labels, predicted, classes)["f1"]), [low, high]
 
 
 def development_probe(weights: str | Path | None, config: PretrainConfig,
-                      sets: dict[int, tuple[list, torch.Tensor]]) -> dict[str, float]:
-    """``cls_f1_seed<s>`` and ``patch_f1_seed<s>``: the frozen-feature probe on each development set."""
-    scores = {}
+                      sets: dict[int, tuple[list, torch.Tensor]]) -> dict[str, Any]:
+    """``cls_f1_seed<s>`` and ``patch_f1_seed<s>``: the frozen-feature probe on each development set, with its
+    90 % subject-bootstrap interval under the same key plus ``"_ci"``."""
+    scores: dict[str, Any] = {}
     for seed, (samples, images) in sets.items():
         cls, patches = frozen_features(weights, images, config)
-        scores[f"cls_f1_seed{seed}"] = probe_f1(cls, samples)
-        scores[f"patch_f1_seed{seed}"] = probe_f1(patches, samples)
+        scores[f"cls_f1_seed{seed}"], scores[f"cls_f1_seed{seed}_ci"] = probe_f1(cls, samples)
+        scores[f"patch_f1_seed{seed}"], scores[f"patch_f1_seed{seed}_ci"] = probe_f1(patches, samples)
     return scores
 
 
@@ -166,8 +170,9 @@ BACKBONE_TABLE = SHIPPED_DIR / "backbones.json"
 
 def backbone_table(path: str | Path = BACKBONE_TABLE):
     """The candidate backbones side by side (a pandas table, one row each): how each was pre-trained and how much
-    of the emotion a linear probe reads in its frozen features on the development sets (pooled F1, chance 0.20),
-    beside the same probe on the dynamic image's pixels. Measured by ``benchmarks/bench_backbones.py``."""
+    of the emotion a linear probe reads in its frozen features on the development sets (pooled F1, chance 0.20, each
+    beside its 90 % subject-bootstrap interval where measured), beside the same probe on the dynamic image's pixels.
+    Measured by ``benchmarks/bench_backbones.py``."""
     import pandas as pd
 
     path = Path(path)
@@ -179,12 +184,13 @@ def backbone_table(path: str | Path = BACKBONE_TABLE):
             if name in rows}  # no pre-training first, the backbones, then the probes on pixels
     columns = {"shipped": "shipped", "objective": "objective", "clips": "corpus clips", "epochs": "epochs",
                "pretrain_min": "pre-training (min)", "val_au_auc": "held-out AU AUC"}
-    for seed in DEV_SEEDS:
-        columns[f"cls_f1_seed{seed}"] = f"CLS probe F1, seed {seed}"
-    for seed in DEV_SEEDS:
-        columns[f"patch_f1_seed{seed}"] = f"mean-patch probe F1, seed {seed}"
-    table = pd.DataFrame([{columns[k]: v for k, v in row.items() if k in columns} for row in rows.values()],
-                         index=list(rows), columns=list(columns.values()))
+    for kind, name in (("cls", "CLS"), ("patch", "mean-patch")):  # each F1 beside its 90 % interval over subjects
+        for seed in DEV_SEEDS:
+            columns[f"{kind}_f1_seed{seed}"] = f"{name} probe F1, seed {seed}"
+            columns[f"{kind}_f1_seed{seed}_ci"] = f"{name} 90 % interval, seed {seed}"
+    lines = [{columns[k]: (f"{v[0]:.2f}-{v[1]:.2f}" if k.endswith("_ci") else v) for k, v in row.items()
+              if k in columns} for row in rows.values()]
+    table = pd.DataFrame(lines, index=list(rows), columns=list(columns.values())).dropna(axis=1, how="all")
     table["shipped"] = table["shipped"].fillna(False).astype(bool)  # the pixel probe's row is no backbone
     table[["corpus clips", "epochs"]] = table[["corpus clips", "epochs"]].astype("Int64")
     table.insert(2, "reads labels", [READS_LABELS.get(o) if isinstance(o, str) else None for o in table["objective"]])
