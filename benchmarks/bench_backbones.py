@@ -36,7 +36,6 @@ import torch
 from mpt_utils.data import make_synthetic
 from mpt_utils.experiments import plan, row_result
 from mpt_utils.io import atomic_write_json
-from mpt_utils.metrics import bootstrap_interval
 from mpt_utils.profiles import get_profile
 from mpt_utils.run import resolve_run
 from mpt_utils.runtime import work_dir
@@ -86,8 +85,7 @@ def tuned_rows(name: str, weights: Path | None) -> dict[str, object]:
             start = time.perf_counter()
             run_loso(run.samples, row.config, row.folder, progress=False)  # resumes: finished folds are read back
             result = row_result(run, row)
-            p, f1 = result.predictions, result.metrics["f1"]
-            low, high = bootstrap_interval(p["label"], p["prediction"], run.classes, groups=p["subject"])
+            f1, (low, high) = result.metrics["f1"], result.interval(run.classes)
             scores[tuned_key(row.name, seed)] = f1
             scores[tuned_key(row.name, seed) + "_ci"] = [low, high]
             print(f"  {name}, seed {seed}, {row.name}: F1 {f1:.3f} ({low:.2f}-{high:.2f}), "
@@ -110,6 +108,7 @@ def main() -> None:
     sets = development_sets(quick)
     shipped = checkpoint_name(quick)
     rows = json.loads(args.out.read_text()) if args.out.is_file() else {}  # --only updates its rows, keeps the rest
+    kept = {tuned_key(r, seed) + end for r in TUNED_ROWS for seed in DEV_SEEDS for end in ("", "_ci")}
     for name, pretraining in candidates(args).items():
         if args.only and name not in args.only:
             continue
@@ -130,7 +129,6 @@ def main() -> None:
                        pretrain_min=round(report["seconds"] / 60, 1), final_loss=report["train_loss"][-1],
                        val_au_auc=report.get("val_au_auc"))
         row.update(development_probe(weights, quick, sets))
-        kept = {tuned_key(r, seed) + end for r in TUNED_ROWS for seed in DEV_SEEDS for end in ("", "_ci")}
         row.update({k: v for k, v in rows.get(name, {}).items() if k in kept})  # earlier --tuned figures stay
         if args.tuned:
             row.update(tuned_rows(name, weights))

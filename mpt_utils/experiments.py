@@ -25,7 +25,7 @@ from . import paper
 from .config import TrainConfig
 from .executors import SlurmOptions, Task, run_local, submit_slurm, wait
 from .io import atomic_write, atomic_write_json, atomic_write_text
-from .metrics import bootstrap_interval, chance_level
+from .metrics import chance_level
 from .model import require_hub_weights
 from .plotting import rows_figure, write_png
 from .run import COMPOSITE, Run, run_from_spec
@@ -254,11 +254,7 @@ def write_tables(run: Run, out: Path, tables: dict[str, list[Row]]) -> str:
 def results_figure(results: dict[str, LOSOResult], run: Run, title: str, kinds: dict[str, str] | None = None):
     """The rows' pooled F1 with 90 % intervals over subjects (:func:`~mpt_utils.metrics.bootstrap_interval`), as
     :func:`~mpt_utils.plotting.rows_figure` draws them; ``kinds`` labels rows for the legend."""
-    scores = {}
-    for name, result in results.items():
-        p = result.predictions
-        scores[name] = (result.metrics["f1"], *bootstrap_interval(p["label"], p["prediction"], run.classes,
-                                                                  groups=p["subject"]))
+    scores = {name: (result.metrics["f1"], *result.interval(run.classes)) for name, result in results.items()}
     return rows_figure(scores, chance_level(run.classes), title, kinds)
 
 

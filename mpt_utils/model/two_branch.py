@@ -16,8 +16,8 @@ same in both frames (lighting, a face's identity) cannot reach the action branch
 branch that knows the face's layout. Choices that the sources leave open, ours: a 1 x 1 convolution embeds each
 cell's colour (MMNet: the same, with batch norm), timm's transformer blocks with a learned position embedding
 (MMNet: depth 2, 4 heads, width 512); the action CNN's stem (a 3 x 3 convolution of stride 2, as MMNet's, then a
-max-pool), basic residual blocks without MMNet's coordinate attention; the softmax spatial attention that pools the
-fused map (MMNet pools it with an average), which gives a map to score against the action-unit masks.
+max-pool), timm's basic residual blocks without MMNet's coordinate attention; the softmax spatial attention that
+pools the fused map (MMNet pools it with an average), which gives a map to score against the action-unit masks.
 
 Two sizes (:data:`TWO_BRANCH_SIZES`): ``paper`` (224 px; the action branch is ResNet-18's four stages with the last
 one at stride 1, so that its map is 14 x 14 as MMNet's; 512 channels) and ``quick`` (112 px, three narrow stages,
@@ -32,6 +32,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from timm.models.resnet import BasicBlock, downsample_conv
 from timm.models.vision_transformer import Block
 from torch import nn
 from torch.nn import functional as F
@@ -83,26 +84,6 @@ TWO_BRANCH_SIZES = {
 }
 
 
-class BasicBlock(nn.Module):
-    """ResNet's basic block: ``x -> ReLU(BN(conv(ReLU(BN(conv(x))))) + shortcut(x))``, ``(B, C_in, H, W) ->
-    (B, C_out, H / stride, W / stride)``."""
-
-    def __init__(self, in_channels: int, out_channels: int, stride: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(out_channels)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
-
-
 class ActionBranch(nn.Module):
     """What moves: a ResNet-like CNN over ``apex - onset``, ``(B, 3, S, S) -> (B, C, g, g)``."""
 
@@ -113,8 +94,10 @@ class ActionBranch(nn.Module):
                                   nn.MaxPool2d(3, 2, 1))  # S -> S / 4
         stages, channels = [], first
         for width, stride, count in zip(size.widths, size.strides, size.blocks):
-            stages.append(nn.Sequential(*[BasicBlock(channels if i == 0 else width, width, stride if i == 0 else 1)
-                                          for i in range(count)]))
+            # timm's ResNet basic block; the first of a stage changes width or stride, its shortcut with it
+            shortcut = downsample_conv(channels, width, 1, stride) if stride != 1 or channels != width else None
+            stages.append(nn.Sequential(BasicBlock(channels, width, stride, shortcut),
+                                        *[BasicBlock(width, width) for _ in range(count - 1)]))
             channels = width
         self.stages = nn.Sequential(*stages)
 

@@ -54,7 +54,7 @@ from ..io import (
     file_sha256,
     remove_stale_temporaries,
 )
-from ..metrics import compute_metrics
+from ..metrics import bootstrap_interval, compute_metrics
 from ..model import MPT, VARIANTS, PretrainedWeightsError, build_variant, checkpoint_file
 from ..runtime import intra_op_threads, progress_bar, seed_everything, select_device, select_precision
 from . import claims
@@ -92,6 +92,12 @@ class LOSOResult:
     config: TrainConfig
     out_dir: Path
     complete: bool
+
+    def interval(self, classes: Sequence[str], metric: str = "f1") -> tuple[float, float]:
+        """The 90 % interval of the pooled ``metric`` over subjects: :func:`~mpt_utils.metrics.bootstrap_interval`
+        on the held-out predictions, resampling whole subjects."""
+        p = self.predictions
+        return bootstrap_interval(p["label"], p["prediction"], classes, metric=metric, groups=p["subject"])
 
 
 def resolve_classes(samples: Sequence[Sample], config: TrainConfig) -> list[str]:
