@@ -127,7 +127,8 @@ def main() -> None:
             report = json.loads(weights.with_suffix(".json").read_text())
             row.update(objective=pretraining.objective, clips=pretraining.n_clips, epochs=pretraining.epochs,
                        pretrain_min=round(report["seconds"] / 60, 1), final_loss=report["train_loss"][-1],
-                       val_au_auc=report.get("val_au_auc"))
+                       val_au_auc=report.get("val_au_auc"), held_out_loss=report.get("held_out_loss", [None])[-1],
+                       held_out_copy_loss=report.get("held_out_copy_loss"))
         row.update(development_probe(weights, quick, sets))
         row.update({k: v for k, v in rows.get(name, {}).items() if k in kept})  # earlier --tuned figures stay
         if args.tuned:

@@ -7,6 +7,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -200,18 +201,18 @@ def _future_prediction(samples, prefixes, encoder_factory):
 
     torch.manual_seed(0)
     encoder = encoder_factory()
-    losses = train_future_prediction(encoder, lambda net, x: net(x), prefixes, epochs=2, batch_size=8, lr=1e-3,
-                                     weight_decay=0.05, seed=3)
-    return encoder, losses
+    history = train_future_prediction(encoder, lambda net, x: net(x), prefixes, epochs=2, batch_size=8, lr=1e-3,
+                                      weight_decay=0.05, seed=3)
+    return encoder, history["train_loss"]
 
 
 class _FeatureMapEncoder(torch.nn.Module):
-    """A CNN that returns a feature map, as the two-branch network's action branch does."""
+    """A CNN with batch norm that returns a feature map, as the two-branch network's action branch does."""
 
     def __init__(self):
         super().__init__()
-        self.net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.ReLU(),
-                                       torch.nn.Conv2d(8, 16, 3, stride=2, padding=1))
+        self.net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, stride=2, padding=1), torch.nn.BatchNorm2d(8),
+                                       torch.nn.ReLU(), torch.nn.Conv2d(8, 16, 3, stride=2, padding=1))
 
     def forward(self, x):
         return self.net(x)
@@ -293,9 +294,9 @@ def test_future_prediction_of_pixels_trains_tokens_and_feature_maps(encoder, mac
     fresh = encoder()
     torch.manual_seed(0)
     trained = encoder()
-    losses = train_future_prediction(trained, lambda net, x: net(x), prefixes, epochs=2, batch_size=8, lr=1e-3,
-                                     weight_decay=0.0, seed=3, target="pixels")
-    assert all(torch.isfinite(torch.tensor(losses)))
+    history = train_future_prediction(trained, lambda net, x: net(x), prefixes, epochs=2, batch_size=8, lr=1e-3,
+                                      weight_decay=0.0, seed=3, target="pixels")
+    assert all(torch.isfinite(torch.tensor(history["train_loss"]))) and set(history) == {"train_loss"}
     changed = [not torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), trained.state_dict().values())]
     assert any(changed)
     with pytest.raises(ValueError, match="target must be one of"):
@@ -312,9 +313,9 @@ def test_the_combined_objective_reads_action_units_but_no_emotion(macro_corpus):
     def trained(targets):
         torch.manual_seed(0)
         encoder = _ViTTokens()
-        losses = train_future_prediction(encoder, lambda net, x: net(x), prefixes, epochs=1, batch_size=8, lr=1e-3,
+        history = train_future_prediction(encoder, lambda net, x: net(x), prefixes, epochs=1, batch_size=8, lr=1e-3,
                                          weight_decay=0.05, seed=3, target="pixels", labels=targets)
-        assert all(torch.isfinite(torch.tensor(losses)))
+        assert all(torch.isfinite(torch.tensor(history["train_loss"])))
         return encoder.state_dict()
 
     emotions = [s.emotion for s in samples][::-1]
@@ -336,3 +337,69 @@ def test_checkpoint_names_say_their_objective():
         assert checkpoint_objective(name) == objective
     assert checkpoint_name(TINY).startswith("vit_tiny_patch16_224-synthetic-au-")  # AU names unchanged
     assert "-synthetic-ma2mi-au-" in checkpoint_name(dataclasses.replace(TINY, objective="ma2mi+au"))
+
+
+@pytest.mark.parametrize("target", ["pixels", "latent"])
+@pytest.mark.parametrize("encoder", [_ViTTokens, _FeatureMapEncoder])
+def test_held_out_clips_are_scored_every_epoch_without_changing_the_weights(encoder, target, macro_corpus):
+    """Scoring held-out clips draws no random number and updates no statistic (the CNN's batch norm included):
+    the weights are the same bytes with and without it; the history gains a held-out loss per epoch and the
+    loss of the forecast "nothing changes"."""
+    from mpt_utils.train.objectives import train_future_prediction
+
+    _, prefixes = macro_corpus
+    train, unseen = prefixes[:-6], prefixes[-6:]
+
+    def trained(held_out):
+        torch.manual_seed(0)
+        net = encoder()
+        history = train_future_prediction(net, lambda m, x: m(x), train, epochs=2, batch_size=8, lr=1e-3,
+                                          weight_decay=0.05, seed=3, target=target, held_out=held_out)
+        return net.state_dict(), history
+
+    plain, without = trained(None)
+    scored, history = trained(unseen)
+    assert all(torch.equal(plain[k], scored[k]) for k in plain)
+    assert history["train_loss"] == without["train_loss"] and set(without) == {"train_loss"}
+    assert len(history["held_out_loss"]) == 2 and all(np.isfinite(history["held_out_loss"]))
+    assert np.isfinite(history["held_out_copy_loss"]) and history["held_out_copy_loss"] >= 0
+
+
+def test_copying_the_early_prefix_is_a_perfect_forecast_when_nothing_moves_on():
+    """The yardstick is the loss of the forecast "the later prefix looks as the early one does": zero where that
+    is true (every prefix of a held-out clip the same image), positive where the motion went on."""
+    from mpt_utils.train.objectives import copy_forecast, global_target, patch_targets
+
+    early = torch.rand(3, 3, 32, 32)
+    forecast = copy_forecast(early, "pixels", tokens=5, encode=None)  # a CLS token and a 2 x 2 grid of patches
+    assert forecast.shape == (3, 5, 3 * 16 * 16)
+    assert torch.equal(forecast[:, 1:], patch_targets(early, 5)[0])
+    assert torch.equal(forecast[:, :1], global_target(early, 5))
+    later = early.clone()
+    later[:, :, :8, :8] += 0.5  # the motion went on in the top-left patch
+    assert torch.nn.functional.mse_loss(forecast[:, 1:], patch_targets(later, 5)[0]) > 0.01
+    torch.manual_seed(0)
+    vit = _ViTTokens().eval()
+    with torch.no_grad():
+        assert torch.equal(copy_forecast(early, "latent", 5, vit), vit(early))
+
+
+def test_the_macro_report_scores_held_out_faces_and_its_figure_draws_them(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mpt_utils.train import pretraining_figure
+
+    config = dataclasses.replace(TINY, objective="ma2mi", target="pixels", n_clips=12, n_subjects=3, epochs=2,
+                                 val_subjects=1)
+    report = pretraining_report(pretrain_backbone(config, tmp_path / "m.safetensors", cache_dir=tmp_path / "c",
+                                                  progress=False))
+    assert report["n_val"] > 0 and len(report["held_out_loss"]) == 2
+    fig = pretraining_figure(report)
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 3 and list(lines[1].get_ydata()) == report["held_out_loss"]
+    assert list(lines[2].get_ydata()) == [report["held_out_copy_loss"]] * 2
+    assert f"copying {report['held_out_copy_loss']:.2f}" in fig.axes[0].get_title()
+    plt.close("all")

@@ -42,6 +42,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -179,6 +180,17 @@ def ema_momentum(step: int, total: int, start: float) -> float:
     return 1.0 - (1.0 - start) * (math.cos(math.pi * step / max(total, 1)) + 1.0) / 2.0
 
 
+def copy_forecast(early: torch.Tensor, target: str, tokens: int,
+                  encode: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """The forecast "nothing changes": the later prefix will look as the early one does. For ``"pixels"`` the
+    early prefixes' own patch targets (:func:`global_target` for the leading tokens, then :func:`patch_targets`),
+    for ``"latent"`` their tokens under ``encode`` (the moving copy). ``early`` ``(B, 3, S, S)`` -> ``(B, N, D')``.
+    A trained predictor that does not beat it has learned nothing about where motion goes."""
+    if target == "pixels":
+        return torch.cat([global_target(early, tokens), patch_targets(early, tokens)[0]], dim=1)
+    return as_tokens(encode(early))
+
+
 def train_future_prediction(
     encoder: nn.Module,
     encode: Callable[[nn.Module, torch.Tensor], torch.Tensor],
@@ -193,10 +205,11 @@ def train_future_prediction(
     target: str = "latent",
     labels: torch.Tensor | None = None,
     label_weight: float = 1.0,
+    held_out: torch.Tensor | None = None,
     device: torch.device | str = "cpu",
     progress: bool = True,
-) -> list[float]:
-    """Pre-train ``encoder`` in place by macro-to-micro future prediction; return the loss per epoch.
+) -> dict[str, Any]:
+    """Pre-train ``encoder`` in place by macro-to-micro future prediction; return its history (below).
 
     encoder: the network being pre-trained; ``encode(module, images)`` runs it (or its moving copy) on
         normalised images ``(B, 3, S, S)`` and returns tokens or a feature map.
@@ -207,6 +220,13 @@ def train_future_prediction(
     target: ``"latent"`` (the moving copy's tokens) or ``"pixels"`` (:func:`patch_targets`, mean squared error).
     labels: ``"ma2mi+au"`` only: multi-label targets ``(N, A)`` in {0, 1} that a linear head on the early prefix's
         first token learns to detect (binary cross-entropy, weighted by ``label_weight``); None reads no label.
+    held_out: prefixes ``(M, P, 3, S, S)`` of clips never trained on (other subjects), normalised as ``prefixes``:
+        after every epoch the prediction loss on them is measured (every pair, no gradient, eval mode), and once at
+        the end the loss of the forecast "nothing changes" (:func:`copy_forecast`), the yardstick a network that
+        learned where motion goes must beat. Scoring draws no random number, so the weights do not depend on it.
+
+    Returns ``{"train_loss": [per epoch]}`` (with ``labels``, the AU term included), and with ``held_out`` also
+    ``"held_out_loss"`` (per epoch, the prediction term alone) and ``"held_out_copy_loss"`` (a float).
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {list(TARGETS)}, got {target!r}")
@@ -231,31 +251,59 @@ def train_future_prediction(
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, lr, total_steps=total)
     generator = torch.Generator().manual_seed(seed)
     gap_index = {g: n for n, g in enumerate(gaps)}
-    losses, step = [], 0
+
+    def pairs_of(images: torch.Tensor, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The early prefixes, the later ones and the gap index of a batch of ``(clip, j, k)`` examples."""
+        clips, early, later = (torch.as_tensor(batch[:, c]) for c in range(3))
+        gap = torch.as_tensor([gap_index[int(g)] for g in (later - early)], device=device)
+        return images[clips, early].to(device), images[clips, later].to(device), gap
+
+    def prediction_loss(predicted: torch.Tensor, future: torch.Tensor) -> torch.Tensor:
+        """The loss of a forecast ``(B, N, D')`` of the later prefixes ``future`` (the target chosen above)."""
+        if target == "pixels":
+            loss = nn.functional.mse_loss(predicted[:, skip:], patch_targets(future, tokens)[0])
+            if skip:  # the leading tokens (CLS) predict the whole later prefix, shrunk to one patch's size
+                loss = loss + nn.functional.mse_loss(predicted[:, :skip], global_target(future, tokens))
+            return loss
+        with torch.no_grad():
+            goal = as_tokens(encode(teacher, future))
+        return future_prediction_loss(predicted, goal)
+
+    @torch.no_grad()
+    def held_out_loss(forecast: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> float:
+        """The mean prediction loss of ``forecast(early, gap)`` over every held-out clip and pair."""
+        trained = encoder.training
+        encoder.eval()
+        predictor.eval()
+        unseen = np.array([(i, j, k) for i in range(len(held_out)) for j, k in pairs], dtype=np.int64)
+        total = 0.0
+        for start in range(0, len(unseen), batch_size):
+            context, future, gap = pairs_of(held_out, unseen[start : start + batch_size])
+            total += prediction_loss(forecast(context, gap), future).item() * len(context)
+        encoder.train(trained)
+        predictor.train()
+        return total / len(unseen)
+
+    def network_forecast(context: torch.Tensor, gap: torch.Tensor) -> torch.Tensor:
+        return predictor(as_tokens(encode(encoder, context)), gap)
+
+    history: dict[str, Any] = {"train_loss": []}
+    if held_out is not None:
+        history["held_out_loss"] = []
+    step = 0
     for _ in progress_bar(range(epochs), desc="pre-training the backbone (macro to micro)", disable=not progress):
         encoder.train()
         order = examples[torch.randperm(len(examples), generator=generator).numpy()]
         running = 0.0
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            clips, early, later = (torch.as_tensor(batch[:, c]) for c in range(3))
-            context = prefixes[clips, early].to(device)
-            future = prefixes[clips, later].to(device)
-            gap = torch.as_tensor([gap_index[int(g)] for g in (later - early)], device=device)
+            context, future, gap = pairs_of(prefixes, batch)
             context_tokens = as_tokens(encode(encoder, context))
-            predicted = predictor(context_tokens, gap)
-            if target == "pixels":
-                loss = nn.functional.mse_loss(predicted[:, skip:], patch_targets(future, tokens)[0])
-                if skip:  # the leading tokens (CLS) predict the whole later prefix, shrunk to one patch's size
-                    loss = loss + nn.functional.mse_loss(predicted[:, :skip], global_target(future, tokens))
-            else:
-                with torch.no_grad():
-                    goal = as_tokens(encode(teacher, future))
-                loss = future_prediction_loss(predicted, goal)
+            loss = prediction_loss(predictor(context_tokens, gap), future)
             if head is not None:  # "ma2mi+au": which action units move, seen from the early prefix
                 detected = head(context_tokens[:, 0])
                 loss = loss + label_weight * nn.functional.binary_cross_entropy_with_logits(
-                    detected, labels[clips].to(device))
+                    detected, labels[torch.as_tensor(batch[:, 0])].to(device))
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
@@ -264,5 +312,10 @@ def train_future_prediction(
             if target == "latent":
                 ema_update(teacher, encoder, ema_momentum(step, total, ema_start))
             running += loss.item() * len(batch)
-        losses.append(running / len(order))
-    return losses
+        history["train_loss"].append(running / len(order))
+        if held_out is not None:
+            history["held_out_loss"].append(held_out_loss(network_forecast))
+    if held_out is not None:
+        history["held_out_copy_loss"] = held_out_loss(
+            lambda context, gap: copy_forecast(context, target, tokens, lambda x: encode(teacher, x)))
+    return history

@@ -70,7 +70,8 @@ class PretrainConfig:
         sets' 0, 1 and 2, so no identity is shared); amplitude (``"au"`` only; the macro preset has its
         own) in pixels at 224 px, larger than a micro-expression's.
     epochs, batch_size, lr, weight_decay: AdamW with a one-cycle schedule.
-    val_subjects: corpus subjects held out to report AU detection on unseen faces.
+    val_subjects: corpus subjects held out, never trained on: AU detection (``"au"``) or the future-prediction
+        loss beside that of copying the early prefix (``"ma2mi"``) is reported on their clips.
     device: where to train (``"auto"``, ``"cpu"``, ``"cuda"``).
     objective: ``"au"`` (action-unit detection on an AU corpus) or ``"ma2mi"`` (macro-to-micro future
         prediction on a corpus of the ``macro`` preset, reading no label: :mod:`.objectives`).
@@ -284,18 +285,19 @@ def _pretrain_ma2mi(config: PretrainConfig, samples, out_file: Path, corpus_root
     backbone, device = _fresh_backbone(config)
     mean, std = (t.view(1, 1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
     normalised = (prefixes - mean) / std
-    losses = train_future_prediction(
+    history = train_future_prediction(
         backbone, lambda net, x: net.forward_features(x), normalised[~val], config.epochs, config.batch_size,
         config.lr, config.weight_decay, config.seed, config.ema_start, target=config.target, labels=labels,
-        device=device, progress=progress,
+        held_out=normalised[val] if val.any() else None, device=device, progress=progress,
     )
     backbone.eval()
-    report: dict[str, Any] = {"config": config.as_dict(), "objective": config.objective, "train_loss": losses,
+    report: dict[str, Any] = {"config": config.as_dict(), "objective": config.objective, **history,
                               "n_generated": config.n_clips, "n_train": int((~val).sum()), "n_val": int(val.sum()),
                               "seconds": None}
     _save(backbone, report, start, out_file, corpus_root, keep_corpus)
-    log.info("pre-trained %s by macro-to-micro future prediction on %d clips in %.0f s: final loss %.3f",
-             config.backbone, int((~val).sum()), report["seconds"], losses[-1])
+    log.info("pre-trained %s by macro-to-micro future prediction on %d clips in %.0f s: final loss %.3f, held-out "
+             "%s (copying the early prefix: %s)", config.backbone, int((~val).sum()), report["seconds"],
+             history["train_loss"][-1], history.get("held_out_loss", [None])[-1], history.get("held_out_copy_loss"))
     return out_file
 
 
@@ -318,7 +320,8 @@ LOSS_NAMES = {
 
 def pretraining_figure(report: dict[str, Any]):
     """The loss per epoch of a synthetic pre-training (its :func:`pretraining_report`), titled with the objective,
-    the corpus, the time it took and (AU objectives) the AU detection ROC-AUC on held-out faces."""
+    the corpus, the time it took and what it scores on held-out faces: AU detection's ROC-AUC (``"au"``), or
+    (``"ma2mi"``) the prediction loss per epoch, drawn beside the loss of copying the early prefix."""
     import matplotlib.pyplot as plt
 
     objective = report.get("objective", "au")  # reports made before objectives existed are AU detection
@@ -326,14 +329,22 @@ def pretraining_figure(report: dict[str, Any]):
     loss_name = LOSS_NAMES["au" if objective == "au" else target] + (" + AU BCE" if objective == "ma2mi+au" else "")
     what = objective if objective == "au" else f"{objective} ({target} target)"
     losses = report["train_loss"]
+    epochs = range(1, len(losses) + 1)
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
-    ax.plot(range(1, len(losses) + 1), losses, marker="o")
+    ax.plot(epochs, losses, marker="o", label="training clips")
+    held_out, copy = report.get("held_out_loss"), report.get("held_out_copy_loss")
+    if held_out:  # future prediction on unseen faces, and the forecast "nothing changes" it must beat
+        ax.plot(epochs, held_out, marker="s", linestyle="--", label="held-out faces (prediction term)")
+        ax.axhline(copy, color="grey", linestyle=":", label="held-out, copying the early prefix")
+        ax.legend(fontsize=7)
     ax.set_xlabel("epoch")
     ax.set_ylabel(loss_name, fontsize=8)
     auc = report.get("val_au_auc")
-    held_out = f"; AU ROC-AUC on unseen faces {auc:.2f} (chance 0.50)" if auc is not None else ""
+    unseen = f"; AU ROC-AUC on unseen faces {auc:.2f} (chance 0.50)" if auc is not None else ""
+    if held_out:
+        unseen = f"; held out {held_out[-1]:.2f} vs copying {copy:.2f}"
     ax.set_title(f"pre-training by {what}: {report['n_train']} clips, {report['seconds'] / 60:.0f} min"
-                 f"{held_out}", fontsize=8)
+                 f"{unseen}", fontsize=8)
     return fig
 
 

@@ -183,7 +183,8 @@ def backbone_table(path: str | Path = BACKBONE_TABLE):
     rows = {name: rows[name] for name in ["random", *(n for n in rows if n != "random" and n not in probes), *probes]
             if name in rows}  # no pre-training first, the backbones, then the probes on pixels
     columns = {"shipped": "shipped", "objective": "objective", "clips": "corpus clips", "epochs": "epochs",
-               "pretrain_min": "pre-training (min)", "val_au_auc": "held-out AU AUC"}
+               "pretrain_min": "pre-training (min)", "val_au_auc": "held-out AU AUC",
+               "held_out_loss": "held-out prediction loss", "held_out_copy_loss": "held-out, copying the early prefix"}
     for kind, name in (("cls", "CLS"), ("patch", "mean-patch")):  # each F1 beside its 90 % interval over subjects
         for seed in DEV_SEEDS:
             columns[f"{kind}_f1_seed{seed}"] = f"{name} probe F1, seed {seed}"
