@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import Sample
-from .model import MPT, build_variant
+from .model import MPT, TwoBranchNet, build_model
 from .train import TrainConfig, predict, prepare_inputs
 from .train.loso import fold_dir_name, fold_done, load_run_config
 
@@ -167,6 +167,30 @@ def grad_cam(
     return normalise_maps(cam).cpu().numpy()
 
 
+@torch.no_grad()
+def attention_maps(model: TwoBranchNet, onset: torch.Tensor, apex: torch.Tensor) -> np.ndarray:
+    """The two-branch network's own spatial attention ``a`` (the weights that pool its fused map), upsampled from
+    its ``g x g`` cells to the frames' size and scaled to [0, 1] per clip: ``(B, S, S)``. It plays the part
+    Grad-CAM plays for the ViT: where the network looked for its answer."""
+    was_training = model.training
+    model.eval()
+    try:
+        cells = model.attention(model.forward_features(onset, apex)).unsqueeze(1)  # (B, 1, g, g)
+    finally:
+        model.train(was_training)
+    maps = F.interpolate(cells.float(), size=onset.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    return normalise_maps(maps).cpu().numpy()
+
+
+def evidence_maps(model: nn.Module, *inputs: torch.Tensor) -> np.ndarray:
+    """Where a trained model looked, ``(B, S, S)`` in [0, 1]: Grad-CAM for MPT (:func:`grad_cam`, its inputs the
+    dynamic image and the magnified clip), the spatial attention for the two-branch network
+    (:func:`attention_maps`, its inputs the onset and apex frames)."""
+    if isinstance(model, TwoBranchNet):
+        return attention_maps(model, *inputs)
+    return grad_cam(model, *inputs)
+
+
 def normalise_maps(cam: torch.Tensor) -> torch.Tensor:
     """Scale each map ``(B, H, W)`` to [0, 1] (an all-zero map stays zero)."""
     flat = cam.flatten(1)
@@ -251,7 +275,8 @@ def score_cams(
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ):
-    """Grad-CAM of every held-out clip of a LOSO run's finished folds, scored against the clip's ground-truth AU mask.
+    """Grad-CAM of every held-out clip of a LOSO run's finished folds, scored against the clip's ground-truth AU mask
+    (for a run of the two-branch network, its spatial attention instead: :func:`evidence_maps`).
 
     Each clip's map comes from the fold model that held its subject out (:func:`load_fold_model`), for the
     predicted class, at the model's input size; the mask is the clip's :func:`~mpt_utils.data.load_ground_truth`
@@ -289,8 +314,7 @@ def score_cams(
         held_out = np.array([i for i in masks if samples[i].group == subject])
         for start in range(0, len(held_out), batch_size):
             chunk = held_out[start:start + batch_size]
-            dyn, mag = inputs.batch(chunk, device)
-            for i, cam in zip(chunk, grad_cam(model, dyn, mag)):
+            for i, cam in zip(chunk, evidence_maps(model, *inputs.batch(chunk, device))):
                 s, mask = samples[i], masks[i]
                 grown = _grown(mask, tolerance_px)  # grown once: the pointing game and its chance level
                 flat = bool(cam.max() == cam.min())
@@ -307,8 +331,9 @@ def score_cams(
 def load_fold_model(
     out_dir: str | Path, subject: str, samples: Sequence[Sample] | None = None,
     cache_dir: str | Path | None = None, progress: bool = True,
-) -> MPT:
-    """The trained model of one LOSO fold, rebuilt from its saved trainable tensors.
+) -> nn.Module:
+    """The trained model of one LOSO fold (MPT or the two-branch network), rebuilt from its saved trainable
+    tensors.
 
     When the fold has no saved weights (a run made elsewhere, or deleted files), the fold is
     re-trained on its training subjects (``samples`` needed) and a message says so.
@@ -322,7 +347,7 @@ def load_fold_model(
     out_dir = Path(out_dir)
     config = load_run_config(out_dir)
     seed_everything(config.seed)  # the same initial weights as the run's template
-    model = build_variant(config.variant, **config.model_kwargs(len(config.classes)))
+    model = build_model(config, len(config.classes))
     weights = out_dir / "folds" / fold_dir_name(subject) / "trainable.safetensors"
     if weights.exists():
         state = load_file(str(weights))

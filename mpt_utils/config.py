@@ -79,7 +79,11 @@ class TrainConfig:
 
     Attributes
     ----------
-    variant: a name from :data:`mpt_utils.model.VARIANTS` (``"mpt"``, ``"head_only"`` ...).
+    variant: a name from :data:`mpt_utils.model.VARIANTS` (``"mpt"``, ``"head_only"`` ...), or one of MA2MI's
+        two-branch network (:data:`mpt_utils.model.TWO_BRANCH_VARIANTS`: ``"two_branch"``, ``"two_branch_ma2mi"``).
+    two_branch_size, action_weights: the two-branch network's size (:data:`mpt_utils.model.TWO_BRANCH_SIZES`,
+        run at ``image_size``) and its action branch's pre-trained checkpoint (``"two_branch_ma2mi"``; set by
+        :func:`mpt_utils.run.resolve_run`, made by ``Run.prepare_action_branch``).
     backbone, pretrained, weights, backbone_kwargs: the frozen ViT (see ``create_backbone``); the paper's is
         ViT-B/16 pre-trained on ImageNet-21k.
     image_size, num_frames: frame side in pixels and T, the frames per clip (section IV-A: 224 and 16).
@@ -112,6 +116,8 @@ class TrainConfig:
     """
 
     variant: str = "mpt"
+    two_branch_size: str = "paper"
+    action_weights: str | None = None
     backbone: str = "vit_base_patch16_224.augreg_in21k"
     pretrained: bool = True
     weights: str | None = None
@@ -181,6 +187,8 @@ class TrainConfig:
             if not getattr(self, name):
                 raise ConfigError(f"{name} must be a name, got an empty string", name)
         _check_type("weights", self.weights, (str, type(None)), "a checkpoint's path or None")
+        _check_type("action_weights", self.action_weights, (str, type(None)), "a checkpoint's path or None")
+        _check_type("two_branch_size", self.two_branch_size, str, "a size's name")
         _check_type("backbone_kwargs", self.backbone_kwargs, dict, "a dict of keyword arguments")
         _check_type("label", self.label, str, "a caption (text)")
         _check_choice("color", self.color, COLORS)

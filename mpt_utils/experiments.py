@@ -26,7 +26,7 @@ from .config import TrainConfig
 from .executors import SlurmOptions, Task, run_local, submit_slurm, wait
 from .io import atomic_write, atomic_write_json, atomic_write_text
 from .metrics import chance_level
-from .model import require_hub_weights
+from .model import TWO_BRANCH_VARIANTS, input_names, require_hub_weights, trained_parameters
 from .plotting import rows_figure, write_png
 from .run import COMPOSITE, Run, run_from_spec
 from .train import ABLATIONS, LOSOResult, collect_results, fold_done, folds_to_run, open_run, prepare_inputs, run_loso
@@ -39,7 +39,7 @@ SPEC_FILE = "experiment.json"
 _COLUMNS = {
     "single": [("row", "row", "{}"), ("ours Acc (%)", "acc", "{:.2f}"), ("ours F1 (%)", "f1", "{:.2f}"),
                ("ours UAR (%)", "uar", "{:.2f}"), ("paper Acc (%)", "paper_acc", "{:.2f}"),
-               ("paper F1 (%)", "paper_f1", "{:.2f}"), ("folds", "folds", "{}")],
+               ("paper F1 (%)", "paper_f1", "{:.2f}"), ("trained params", "params", "{:,}"), ("folds", "folds", "{}")],
     "composite": [("row", "row", "{}"), ("clips", "n_clips", "{}"), ("ours UF1 (%)", "uf1", "{:.2f}"),
                   ("ours UAR (%)", "uar", "{:.2f}"), ("folds", "folds", "{}")],
 }
@@ -122,6 +122,8 @@ def run_experiment(
     for backbone in sorted({r.config.backbone for r in rows if r.config.pretrained and not r.config.weights}):
         require_hub_weights(backbone)
     run.prepare_backbone(progress=progress)
+    if any(r.config.variant == "two_branch_ma2mi" for r in rows):  # the two-branch rows' pre-trained action branch
+        run.prepare_action_branch(progress=progress)
     existing = [r for r in rows if (r.folder / "config.json").exists()]
     for row in existing:  # a mismatch is refused before anything is created
         open_run(run.samples, row.config, row.folder)
@@ -176,8 +178,8 @@ def _warm_cache(run: Run, rows: Sequence[Row], cache_dir, progress: bool) -> Non
     and a damaged frame stops the command before any run folder is made."""
     seen = set()
     for row in rows:
-        key = (row.config.image_size, row.config.num_frames, tuple(sorted(row.config.magnify_kwargs().items())),
-               row.config.dynamic_scaling)
+        key = (input_names(row.config.variant), row.config.image_size, row.config.num_frames,
+               tuple(sorted(row.config.magnify_kwargs().items())), row.config.dynamic_scaling)
         if key not in seen:
             seen.add(key)
             prepare_inputs(run.samples, row.config, cache_dir, progress=progress)
@@ -230,7 +232,8 @@ def write_tables(run: Run, out: Path, tables: dict[str, list[Row]]) -> str:
             if result is not None:
                 results[row.name] = result
                 lines += _composite_rows(result) if run.dataset == COMPOSITE and name == "table" else [
-                    _row(row.name, result, row.published)]
+                    _row(row.name, result, row.published, None if row.probe else
+                         trained_parameters(row.config, len(run.classes)))]
             else:
                 lines.append({"row": row.name, "folds": f"0/{len({s.group for s in run.samples})}",
                               "paper_acc": row.published and row.published.acc,
@@ -259,8 +262,9 @@ def results_figure(results: dict[str, LOSOResult], run: Run, title: str, kinds: 
 
 
 def row_kinds(rows: Sequence[Row]) -> dict[str, str]:
-    """The legend label of each row: a linear probe on pixels, or a model."""
-    return {r.name: "linear probe on pixels" if r.probe else "frozen ViT, tuned parts" for r in rows}
+    """The legend label of each row: a linear probe on pixels, MPT's frozen ViT, or the two-branch network."""
+    return {r.name: "linear probe on pixels" if r.probe else "two-branch network, every weight trained"
+            if r.config.variant in TWO_BRANCH_VARIANTS else "frozen ViT, tuned parts" for r in rows}
 
 
 def write_table(rows: list[dict], out_stem: Path, title: str, caveat: str, kind: str = "single") -> str:
@@ -280,11 +284,12 @@ def write_table(rows: list[dict], out_stem: Path, title: str, caveat: str, kind:
     return text
 
 
-def _row(name: str, result: LOSOResult, published: paper.Published | None) -> dict:
+def _row(name: str, result: LOSOResult, published: paper.Published | None, params: int | None = None) -> dict:
     m = result.metrics
     return {"row": name, "acc": 100 * m["accuracy"], "f1": 100 * m["f1"], "uar": 100 * m["uar"],
             "paper_acc": published.acc if published else None, "paper_f1": published.f1 if published else None,
-            "folds": f"{m['folds_run']}/{m['folds_total']}", "seconds": float(result.folds["seconds"].sum())}
+            "params": params, "folds": f"{m['folds_run']}/{m['folds_total']}",
+            "seconds": float(result.folds["seconds"].sum())}
 
 
 def _composite_rows(result: LOSOResult) -> list[dict]:

@@ -38,6 +38,10 @@ class Profile:
         :mod:`mpt_utils.train.pretrain`.
     pretrain_settings: the rest of that pre-training (:class:`~mpt_utils.train.PretrainConfig` fields: objective,
         corpus, schedule) where it differs from the defaults.
+    action_pretrain_settings: how the two-branch network's action branch is pre-trained on the same corpus
+        (macro-to-micro, :meth:`~mpt_utils.train.PretrainConfig.for_action_branch`) where it differs from
+        ``pretrain_settings``; a profile without a synthetic corpus (paper) uses the quick profile's
+        (:func:`~mpt_utils.train.action_pretraining`).
     """
 
     name: str
@@ -48,6 +52,7 @@ class Profile:
     pretrain_clips: int = 0
     pretrain_epochs: int = 15
     pretrain_settings: dict[str, Any] = field(default_factory=dict)
+    action_pretrain_settings: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         TrainConfig().replace(**self.settings)  # an unknown setting fails here, when the profile is defined
@@ -75,7 +80,7 @@ PROFILES: dict[str, Profile] = {
         settings=dict(
             backbone="vit_tiny_patch16_224", backbone_kwargs={"depth": 2}, image_size=64, num_frames=8,
             num_prompts=3, lr=1e-3, class_weights="balanced", epochs=2, batch_size=8, max_folds=2,
-            device="cpu", precision="fp32", threads=1,
+            device="cpu", precision="fp32", threads=1, two_branch_size="quick",
         ),
         synthetic_subjects=4,
         synthetic_clips=24,
@@ -91,7 +96,7 @@ PROFILES: dict[str, Profile] = {
         # class weights keep the majority class ("others") from winning by default. Measured figures: README.
         settings=dict(
             backbone="vit_tiny_patch16_224", backbone_kwargs={"depth": 6}, image_size=112, lr=1e-3, epochs=10,
-            class_weights="balanced", device="cpu", precision="fp32",
+            class_weights="balanced", device="cpu", precision="fp32", two_branch_size="quick",
         ),
         synthetic_subjects=12,
         synthetic_clips=144,

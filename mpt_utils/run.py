@@ -40,10 +40,17 @@ from .data import (
     make_synthetic,
     synthetic_params,
 )
-from .model import VARIANTS, checkpoint_file, require_hub_weights
+from .model import action_weights_file, check_variant, checkpoint_file, require_hub_weights
 from .profiles import Profile, get_profile
 from .runtime import DATA_ROOT_ENV, work_dir
-from .train import PretrainConfig, backbone_note, backbone_source, ensure_pretrained, synthetic_checkpoint
+from .train import (
+    PretrainConfig,
+    action_pretraining,
+    backbone_note,
+    backbone_source,
+    ensure_pretrained,
+    synthetic_checkpoint,
+)
 
 #: The dataset name of the MEGC 2019 composite protocol and the datasets it pools.
 COMPOSITE = "megc2019"
@@ -80,6 +87,9 @@ class Run:
     caption: which profile, data and backbone: written on every figure and table.
     pretraining: the synthetic pre-training that makes ``config.weights`` (None when the weights come
         from a file, the hub, or nowhere).
+    action_pretraining: the macro-to-micro pre-training that makes ``config.action_weights``, the two-branch
+        network's action branch (only its rows read it; :meth:`prepare_action_branch` makes it); None when you
+        passed that file.
     loading: how the data were loaded, ``{"errors": ..., "fill_missing_frames": ...}`` (see ``load_dataset``).
     """
 
@@ -93,6 +103,7 @@ class Run:
     config: TrainConfig
     caption: str
     pretraining: PretrainConfig | None = None
+    action_pretraining: PretrainConfig | None = None
     loading: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
@@ -112,6 +123,13 @@ class Run:
         if self.pretraining is None:
             return self.config.weights
         return str(ensure_pretrained(self.pretraining, self.config.weights, progress=progress))
+
+    def prepare_action_branch(self, progress: bool = True) -> str:
+        """Make the two-branch network's pre-trained action branch if it is not there yet (quick's ships with the
+        package; ci's takes seconds) and return its file."""
+        if self.action_pretraining is None:  # a file you passed (action_weights=)
+            return str(action_weights_file(self.config))
+        return str(ensure_pretrained(self.action_pretraining, self.config.action_weights, progress=progress))
 
     def resources(self) -> dict[str, str]:
         """Where the backbone's weights and the data come from, and whether they are here (nothing is fetched)."""
@@ -205,9 +223,15 @@ def resolve_run(
         setting = exc.setting or ""
         flag = names["setting"].format(name=setting, dashed=setting.replace("_", "-"))
         raise RunError(f"{exc} ({flag})" if setting in overrides else str(exc)) from None
-    if config.variant not in VARIANTS:
-        raise RunError(f"unknown variant {config.variant!r}; choose one of {sorted(VARIANTS)}")
+    try:
+        check_variant(config.variant)
+    except ValueError as exc:
+        raise RunError(str(exc)) from None
     config, pretraining = _resolve_backbone(config, profile, weights)
+    action = None  # the two-branch rows' pre-trained action branch: a file you pass, or its pre-training's place
+    if config.action_weights is None:
+        action = action_pretraining(profile, config)
+        config = config.replace(action_weights=str(synthetic_checkpoint(action)))
     dataset, sources = _resolve_sources(profile, dataset, data_root, roots, names, progress)
     scheme = scheme or (COMPOSITE if dataset == COMPOSITE else DEFAULT_SCHEME[dataset])
     if scheme not in CLASS_SCHEMES:
@@ -225,7 +249,7 @@ def resolve_run(
     return Run(profile=profile, dataset=dataset, scheme=scheme, classes=classes,
                root=None if dataset == COMPOSITE else next(iter(sources.values())), sources=sources,
                samples=samples, config=config.replace(classes=classes, label=caption), caption=caption,
-               pretraining=pretraining, loading=loading)
+               pretraining=pretraining, action_pretraining=action, loading=loading)
 
 
 def _resolve_backbone(config: TrainConfig, profile: Profile, weights) -> tuple[TrainConfig, PretrainConfig | None]:

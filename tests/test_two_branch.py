@@ -45,7 +45,11 @@ def test_the_position_branch_sees_only_the_onset_and_the_action_branch_only_the_
         fused = model.forward_features(brighter_onset, brighter_apex)
         assert torch.allclose(model.action(brighter_apex - brighter_onset), action, atol=1e-5)
         assert not torch.allclose(model.position(brighter_onset), position, atol=1e-4)
-        assert torch.allclose(fused, model.action(apex - onset) + model.position(brighter_onset), atol=1e-5)
+        norm = model.normalise  # forward_features normalises both frames first; the mean cancels in the difference
+        assert torch.allclose(model.action(norm(brighter_apex) - norm(brighter_onset)),
+                              model.action(norm(apex) - norm(onset)), atol=1e-5)
+        assert torch.allclose(fused, model.action(norm(apex) - norm(onset)) + model.position(norm(brighter_onset)),
+                              atol=1e-5)
 
 
 def test_bad_sizes_and_inputs_are_refused_with_what_to_do():
@@ -61,3 +65,18 @@ def test_bad_sizes_and_inputs_are_refused_with_what_to_do():
     side = TWO_BRANCH_SIZES["quick"].image_size
     with pytest.raises(ValueError, match=rf"apex must be \(B, 3, {side}, {side}\), got \(1, 3, 64, 64\)"):
         model(torch.rand(1, 3, side, side), torch.rand(1, 3, 64, 64))
+
+
+def test_frames_are_read_as_uint8_or_in_0_1_and_every_tensor_is_saved():
+    torch.manual_seed(0)
+    model = build_two_branch("quick", num_classes=5, image_size=64).eval()
+    assert model.size.grid == 8 and model.size.image_size == 64  # the ci profile's 64 px: the same layers
+    frames = torch.randint(0, 256, (2, 2, 3, 64, 64), dtype=torch.uint8)
+    with torch.no_grad():
+        from_bytes = model(frames[0], frames[1])
+        from_floats = model(frames[0].float() / 255, frames[1].float() / 255)
+        pooled = model.forward_head(model.forward_features(frames[0], frames[1]), pre_logits=True)
+    assert torch.allclose(from_bytes, from_floats, atol=1e-5) and pooled.shape == (2, model.size.channels)
+    state = model.trainable_state_dict()
+    assert set(state) == set(model.state_dict())  # every weight is trained, and batch norm's statistics are kept
+    assert any(name.endswith("running_mean") for name in state) and "mean" not in state

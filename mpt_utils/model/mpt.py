@@ -56,6 +56,9 @@ class MPT(nn.Module):
     own mean and std (:meth:`normalise`). As in timm, ``forward = forward_head(forward_features(...))``.
     """
 
+    #: What the fold machinery feeds it, in order (:class:`~mpt_utils.train.ModelInputs`).
+    input_names = ("dynamic", "magnified")
+
     def __init__(
         self,
         backbone: str = PAPER.backbone,

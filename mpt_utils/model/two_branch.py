@@ -2,7 +2,8 @@
 
 After MMNet (Li, Niu and Zhao, IJCAI 2022, whose code is public) and the summary of MIACNet (the same authors'
 MA2MI paper, arXiv 2405.16451, whose code is not); details ours. For a clip with onset frame ``x_on`` and apex frame
-``x_ap`` (both ``(B, 3, S, S)``, normalised as the backbone's input is)::
+``x_ap`` (both ``(B, 3, S, S)``, uint8 or in [0, 1], normalised inside with ImageNet's mean and standard deviation
+as timm's backbones are)::
 
     position branch   P = T(Resize_g(x_on))          a small transformer over the onset frame shrunk to g x g
                                                      cells, one token per cell: (B, C, g, g)
@@ -24,18 +25,26 @@ one at stride 1, so that its map is 14 x 14 as MMNet's; 512 channels) and ``quic
 a 14 x 14 map of 128 channels; for the 2-core CPU). :func:`build_two_branch` makes either. Parameters for 5
 classes: ``paper`` 17.58 M (action 11.17 M, ResNet-18's convolutional trunk; position 6.41 M), ``quick`` 0.73 M
 (action 0.31 M, position 0.42 M), all of them trained.
+
+Two rows of the tutorial's comparison train it (:data:`TWO_BRANCH_VARIANTS`, ``TrainConfig.variant``): from
+scratch, and with its action branch pre-trained first by macro-to-micro future prediction on the synthetic macro
+corpus (:mod:`mpt_utils.train.objectives`, reading no label), the way MA2MI prepares MIACNet.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import torch
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.models.resnet import BasicBlock, downsample_conv
 from timm.models.vision_transformer import Block
 from torch import nn
 from torch.nn import functional as F
+
+from .mpt import Variant
 
 
 @dataclass(frozen=True)
@@ -130,12 +139,18 @@ class TwoBranchNet(nn.Module):
     """The two-branch network (module docstring): ``forward(onset, apex) -> logits (B, num_classes)``.
 
     ``forward_features`` gives the fused map ``F (B, C, g, g)``, ``attention`` its cell weights ``a (B, g, g)``,
-    ``forward_head`` the logits from ``F``.
+    ``forward_head`` the logits from ``F`` (or with ``pre_logits`` the pooled feature ``(B, C)``). Every weight is
+    trained: :meth:`trainable_state_dict` is the whole state, batch-norm statistics included.
     """
+
+    #: What the fold machinery feeds it, in order (:class:`~mpt_utils.train.ModelInputs`).
+    input_names = ("onset", "apex")
 
     def __init__(self, size: TwoBranchSize, num_classes: int, dropout: float = 0.5):
         super().__init__()
         self.size = size
+        self.register_buffer("mean", torch.tensor(IMAGENET_DEFAULT_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_DEFAULT_STD).view(1, 3, 1, 1), persistent=False)
         self.position = PositionBranch(size)
         self.action = ActionBranch(size)
         self.score = nn.Conv2d(size.channels, 1, 1)  # w . F + b, per cell
@@ -147,9 +162,16 @@ class TwoBranchNet(nn.Module):
         if frames.ndim != 4 or tuple(frames.shape[1:]) != (3, side, side):
             raise ValueError(f"{name} must be (B, 3, {side}, {side}), got {tuple(frames.shape)}")
 
+    def normalise(self, frames: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, S, S)`` uint8 (0..255) or float in [0, 1] -> normalised with ImageNet's mean and std."""
+        if frames.dtype == torch.uint8:
+            frames = frames.float() / 255.0
+        return (frames - self.mean) / self.std
+
     def forward_features(self, onset: torch.Tensor, apex: torch.Tensor) -> torch.Tensor:
         self._check(onset, "onset")
         self._check(apex, "apex")
+        onset, apex = self.normalise(onset), self.normalise(apex)
         return self.action(apex - onset) + self.position(onset)
 
     def attention(self, fused: torch.Tensor) -> torch.Tensor:
@@ -157,20 +179,39 @@ class TwoBranchNet(nn.Module):
         scores = self.score(fused).flatten(1)  # (B, g*g)
         return scores.softmax(dim=1).view(len(fused), self.size.grid, self.size.grid)
 
-    def forward_head(self, fused: torch.Tensor) -> torch.Tensor:
+    def forward_head(self, fused: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
         pooled = (self.attention(fused).unsqueeze(1) * fused).sum(dim=(2, 3))  # (B, C)
-        return self.head(self.dropout(pooled))
+        return pooled if pre_logits else self.head(self.dropout(pooled))
 
     def forward(self, onset: torch.Tensor, apex: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(onset, apex))
 
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """What a fold saves: every tensor of the state (all of it is trained)."""
+        return {n: t.detach().cpu().contiguous() for n, t in self.state_dict().items()}
 
-def build_two_branch(size: str | TwoBranchSize, num_classes: int) -> TwoBranchNet:
-    """A two-branch network of a named size (``"quick"``, ``"paper"``: :data:`TWO_BRANCH_SIZES`) or your own."""
+
+#: The comparison's two-branch rows (``TrainConfig.variant``), beside MPT's :data:`~.mpt.VARIANTS`; all their weights
+#: are trained at the run's learning rate.
+TWO_BRANCH_VARIANTS: dict[str, Variant] = {
+    v.name: v
+    for v in [
+        Variant("two_branch", "MA2MI's two-branch network (position / action), trained from scratch"),
+        Variant("two_branch_ma2mi", "the two-branch network, its action branch pre-trained by macro-to-micro "
+                "future prediction (MA2MI), then fine-tuned"),
+    ]
+}
+
+
+def build_two_branch(size: str | TwoBranchSize, num_classes: int, image_size: int | None = None) -> TwoBranchNet:
+    """A two-branch network of a named size (``"quick"``, ``"paper"``: :data:`TWO_BRANCH_SIZES`) or your own;
+    ``image_size`` runs the same layers on frames of another side (the ci profile's 64 px), a smaller map."""
     if isinstance(size, str):
         if size not in TWO_BRANCH_SIZES:
             raise ValueError(f"unknown two-branch size {size!r}; choose one of {sorted(TWO_BRANCH_SIZES)}")
         size = TWO_BRANCH_SIZES[size]
+    if image_size is not None and image_size != size.image_size:
+        size = dataclasses.replace(size, image_size=image_size)
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
     return TwoBranchNet(size, num_classes)

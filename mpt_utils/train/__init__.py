@@ -31,6 +31,7 @@ from .loso import (
 from .pretrain import (
     BACKBONE_NOTES,
     PretrainConfig,
+    action_pretraining,
     backbone_note,
     backbone_source,
     ensure_pretrained,
@@ -56,6 +57,7 @@ def __getattr__(name: str):
 
 __all__ = [
     *_FROM_SHIPPED,
+    "action_pretraining",
     "ABLATIONS",
     "Ablation",
     "AblationRow",

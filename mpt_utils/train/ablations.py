@@ -77,7 +77,8 @@ ABLATIONS: dict[str, Ablation] = {
     "num_prompts": Ablation("Fig. 5: number of motion prompts K (the paper plots K != 5 without numbers)", tuple(
         AblationRow(f"K={k}", {"num_prompts": k}, paper.NUM_PROMPTS.get(k, _NONE)) for k in (0, 1, 3, 5, 7)
     )),
-    "baselines": Ablation("Ours: linear probes on pixels beside MPT and its parts (model rows: Table VI's figures)", (
+    "baselines": Ablation("Ours: linear probes on pixels and MA2MI's two-branch network beside MPT and its parts "
+                          "(MPT rows: Table VI's figures)", (
         AblationRow("probe: apex frame", probe="apex frame"),
         AblationRow("probe: onset-to-apex difference", probe="onset-to-apex difference"),
         AblationRow("probe: dynamic image", probe="dynamic image"),
@@ -85,6 +86,8 @@ ABLATIONS: dict[str, Ablation] = {
         _variant("motion prompts only", "motion_prompts_only"),
         _variant("group adapter only", "group_adapter_only"),
         _variant("MPT", "mpt"),
+        AblationRow("two-branch (from scratch)", {"variant": "two_branch"}),
+        AblationRow("two-branch (MA2MI pre-trained)", {"variant": "two_branch_ma2mi"}),
     )),
     "group_average": Ablation("Ours: the group adapter's token-average reading (no paper figures)", (
         AblationRow("per-token branches (default)", {"variant": "mpt"}),

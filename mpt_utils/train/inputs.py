@@ -1,4 +1,5 @@
-"""Turning samples into model inputs once: clip -> dynamic image + magnified clip, cached.
+"""Turning samples into model inputs once: clip -> dynamic image + magnified clip (MPT), or its onset and apex
+frames (the two-branch network), cached.
 
 Rank pooling and magnification are computed once per clip and parameter set, stored in an
 :class:`~mpt_utils.data.ArrayCache`, and shared by every fold and epoch (and by later runs).
@@ -15,7 +16,8 @@ import numpy as np
 import torch
 
 from ..config import TrainConfig
-from ..data import ArrayCache, Sample, read_clip
+from ..data import ArrayCache, Sample, read_clip, read_key_frame
+from ..model import input_names
 from ..motion import magnify, rank_pool, scale_dynamic_image
 from ..runtime import progress_bar, work_dir
 
@@ -29,27 +31,36 @@ def default_cache_dir() -> Path:
 
 @dataclass
 class ModelInputs:
-    """The whole dataset as tensors, kept on the CPU (each batch is pinned on its way to a GPU).
+    """The whole dataset as the tensors a model reads, by name, in the model's order (its ``input_names``), kept
+    on the CPU (each batch is pinned on its way to a GPU).
 
-    dynamic: ``(N, 3, S, S)`` float32 in [0, 1], the min-max scaled dynamic images.
-    magnified: ``(N, T, 3, S, S)`` uint8, the magnified clips.
+    ``"dynamic"`` ``(N, 3, S, S)`` float32 in [0, 1], the min-max scaled dynamic images; ``"magnified"``
+    ``(N, T, 3, S, S)`` uint8, the magnified clips (MPT); ``"onset"``, ``"apex"`` ``(N, 3, S, S)`` uint8, the
+    coded key frames (the two-branch network).
     """
 
-    dynamic: torch.Tensor
-    magnified: torch.Tensor
+    tensors: dict[str, torch.Tensor]
 
     def __len__(self) -> int:
-        return self.dynamic.shape[0]
+        return next(iter(self.tensors.values())).shape[0]
 
-    def batch(self, indices: np.ndarray, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(dynamic, magnified)`` of ``indices`` on ``device``.
+    @property
+    def dynamic(self) -> torch.Tensor:
+        return self.tensors["dynamic"]
+
+    @property
+    def magnified(self) -> torch.Tensor:
+        return self.tensors["magnified"]
+
+    def batch(self, indices: np.ndarray, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """The tensors of ``indices`` on ``device``, in the model's order: ``model(*inputs.batch(...))``.
 
         On CUDA the gathered batch is pinned first: ``index_select`` returns ordinary (pageable) memory, from
         which a ``non_blocking`` copy would silently be synchronous.
         """
         idx = torch.as_tensor(indices, dtype=torch.long)
         cuda = device.type == "cuda"
-        tensors = (self.dynamic.index_select(0, idx), self.magnified.index_select(0, idx))
+        tensors = (t.index_select(0, idx) for t in self.tensors.values())
         return tuple((t.pin_memory() if cuda else t).to(device, non_blocking=cuda) for t in tensors)
 
 
@@ -93,19 +104,36 @@ def dynamic_images(
     return out
 
 
+def key_frames(sample: Sample, config: TrainConfig, cache: ArrayCache | None = None) -> dict[str, np.ndarray]:
+    """The onset and apex frames ``(S, S, 3)`` uint8, read as the clips are (:func:`~mpt_utils.data.read_key_frame`)."""
+    params = {"what": "key frames", "size": config.image_size}
+
+    def compute() -> dict[str, np.ndarray]:
+        return {which: read_key_frame(sample, which, config.image_size) for which in ("onset", "apex")}
+
+    return compute() if cache is None else cache.load_or_compute(sample, params, compute)
+
+
 def prepare_inputs(
     samples: Sequence[Sample],
     config: TrainConfig,
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> ModelInputs:
-    """Preprocess every sample (cached) and stack them as :class:`ModelInputs`."""
+    """Preprocess every sample (cached) into the inputs ``config.variant``'s model reads, as :class:`ModelInputs`:
+    the dynamic image and magnified clip (MPT), or the onset and apex frames (the two-branch network)."""
     cache = ArrayCache(cache_dir or default_cache_dir())
+    names = input_names(config.variant)
     n, s, t = len(samples), config.image_size, config.num_frames
-    dynamic = torch.empty((n, 3, s, s), dtype=torch.float32)
-    magnified = torch.empty((n, t, 3, s, s), dtype=torch.uint8)
+    if names == ("onset", "apex"):
+        tensors = {name: torch.empty((n, 3, s, s), dtype=torch.uint8) for name in names}
+        read = key_frames
+    else:
+        tensors = {"dynamic": torch.empty((n, 3, s, s), dtype=torch.float32),
+                   "magnified": torch.empty((n, t, 3, s, s), dtype=torch.uint8)}
+        read = motion_inputs
     for i, sample in enumerate(progress_bar(samples, desc="preprocessing clips", disable=not progress)):
-        arrays = motion_inputs(sample, config, cache)
-        dynamic[i] = torch.from_numpy(np.ascontiguousarray(arrays["dynamic"].transpose(2, 0, 1)))
-        magnified[i] = torch.from_numpy(np.ascontiguousarray(arrays["magnified"].transpose(0, 3, 1, 2)))
-    return ModelInputs(dynamic, magnified)
+        arrays = read(sample, config, cache)
+        for name, tensor in tensors.items():  # (..., S, S, 3) -> (..., 3, S, S)
+            tensor[i] = torch.from_numpy(np.ascontiguousarray(np.moveaxis(arrays[name], -1, -3)))
+    return ModelInputs(tensors)

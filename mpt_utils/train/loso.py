@@ -55,7 +55,14 @@ from ..io import (
     remove_stale_temporaries,
 )
 from ..metrics import bootstrap_interval, compute_metrics
-from ..model import MPT, VARIANTS, PretrainedWeightsError, build_variant, checkpoint_file
+from ..model import (
+    TWO_BRANCH_VARIANTS,
+    PretrainedWeightsError,
+    action_weights_file,
+    build_model,
+    check_variant,
+    checkpoint_file,
+)
 from ..runtime import intra_op_threads, progress_bar, seed_everything, select_device, select_precision
 from . import claims
 from .inputs import ModelInputs, prepare_inputs
@@ -64,6 +71,11 @@ from .pretrain import backbone_note, backbone_source
 log = logging.getLogger("mpt_utils.train")
 
 EpochCallback = Callable[[str, int, float], None]
+
+
+#: The settings that name a checkpoint's place: a run folder compares the files' contents (:func:`weights_identity`),
+#: not their paths, so that it resumes where the same files are found elsewhere.
+PATH_FIELDS = ("weights", "action_weights")
 
 
 class ConfigMismatchError(RuntimeError):
@@ -121,11 +133,14 @@ def fold_dir_name(subject: str) -> str:
 
 
 def weights_identity(config: TrainConfig) -> str | None:
-    """What identifies the run's backbone checkpoint: the SHA-256 of ``config.weights``, None without a file.
+    """What identifies the run's pre-trained weights: the SHA-256 of ``config.weights`` (the backbone of MPT's
+    variants), of ``config.action_weights`` (``"two_branch_ma2mi"``), None without a file (``"two_branch"``).
 
     A run folder is keyed on the file's *contents*, not its path, so a folder moved to another machine
     (another ``MPT_HOME``, a Drive mount) still resumes with the same checkpoint found elsewhere.
     """
+    if config.variant in TWO_BRANCH_VARIANTS:
+        return file_sha256(action_weights_file(config)) if config.variant == "two_branch_ma2mi" else None
     if config.weights is None:
         return None
     if backbone_source(config) == "synthetic" and not Path(config.weights).expanduser().is_file():
@@ -155,8 +170,9 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str], d
         )
     # a setting added to TrainConfig after the folder was written is read as its default there
     defaults = json.loads(json.dumps(TrainConfig().result_fields(), default=str))
-    saved_config = {k: v for k, v in {**defaults, **(saved.get("config") or {})}.items() if k != "weights"}
-    wanted_config = {k: v for k, v in json.loads(json.dumps(wanted["config"], default=str)).items() if k != "weights"}
+    saved_config = {k: v for k, v in {**defaults, **(saved.get("config") or {})}.items() if k not in PATH_FIELDS}
+    wanted_config = {k: v for k, v in json.loads(json.dumps(wanted["config"], default=str)).items()
+                     if k not in PATH_FIELDS}
     diff = sorted(k for k in set(wanted_config) | set(saved_config) if saved_config.get(k) != wanted_config.get(k))
     if saved["weights_sha256"] != wanted["weights_sha256"]:
         diff.append("weights (the checkpoint's contents)")
@@ -166,9 +182,10 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str], d
             f"{out_dir} already holds results of a different run (its {what} differ); refusing to "
             "mix them. Use a new --out folder, or delete the old one to start over."
         )
-    if saved["config"].get("weights") != config.weights:  # the same checkpoint found in a new place
-        log.info("the run's checkpoint is read from %s", config.weights)
-        atomic_write_json(path, {**saved, "config": {**saved["config"], "weights": config.weights}})
+    moved = {k: getattr(config, k) for k in PATH_FIELDS if saved["config"].get(k) != getattr(config, k)}
+    if moved:  # the same checkpoints found in a new place
+        log.info("the run's checkpoints are read from %s", moved)
+        atomic_write_json(path, {**saved, "config": {**saved["config"], **moved}})
 
 
 def _attach_log(out_dir: Path) -> logging.Handler:
@@ -193,14 +210,15 @@ def _validation_split(samples: Sequence[Sample], train_idx: np.ndarray, n_subjec
 
 
 @torch.no_grad()
-def predict(model: MPT, inputs: ModelInputs, indices: np.ndarray, batch_size: int, device, precision):
-    """Logits ``(n, classes)`` and CLS features ``(n, D)`` (float32, CPU) for ``indices``."""
+def predict(model: nn.Module, inputs: ModelInputs, indices: np.ndarray, batch_size: int, device, precision):
+    """Logits ``(n, classes)`` and features ``(n, D)`` (float32, CPU) for ``indices``: MPT's CLS token, the
+    two-branch network's pooled map."""
     model.eval()
     logits, features = [], []
     for start in range(0, len(indices), batch_size):
-        dyn, mag = inputs.batch(indices[start : start + batch_size], device)
+        batch = inputs.batch(indices[start : start + batch_size], device)
         with _autocast(device, precision):
-            tokens = model.forward_features(dyn, mag)
+            tokens = model.forward_features(*batch)
             feat = model.forward_head(tokens, pre_logits=True)
             out = model.forward_head(tokens)
         logits.append(out.float().cpu())
@@ -234,11 +252,11 @@ def _autocast(device, precision):
 def learning_rate(config: TrainConfig) -> float:
     """The optimiser's learning rate: the run's ``lr`` times its variant's ``lr_scale`` (1 but for the rows that
     train the whole ViT)."""
-    return config.lr * VARIANTS[config.variant].lr_scale
+    return config.lr * check_variant(config.variant).lr_scale
 
 
 def train_fold(
-    template: MPT,
+    template: nn.Module,
     inputs: ModelInputs,
     labels: np.ndarray,
     train_idx: np.ndarray,
@@ -249,7 +267,7 @@ def train_fold(
     on_epoch_end: EpochCallback | None = None,
     subject: str = "",
     progress: bool = True,
-) -> tuple[MPT, dict[str, Any], np.ndarray]:
+) -> tuple[nn.Module, dict[str, Any], np.ndarray]:
     """Train a copy of ``template`` on ``train_idx``; return (model, history, fed indices)."""
     seed_everything(seed)
     model = copy.deepcopy(template).to(device)
@@ -273,10 +291,9 @@ def train_fold(
         for start in range(0, len(order), config.batch_size):
             batch = order[start : start + config.batch_size]
             fed.append(batch)
-            dyn, mag = inputs.batch(batch, device)
             target = y[batch].to(device)
             with _autocast(device, precision):
-                loss = loss_fn(model(dyn, mag).float(), target)
+                loss = loss_fn(model(*inputs.batch(batch, device)).float(), target)
             optimiser.zero_grad(set_to_none=True)
             if scaler is not None:  # fp16: scale the loss, unscale the gradients, skip a step that overflowed
                 scaler.scale(loss).backward()
@@ -345,14 +362,14 @@ class FoldContext:
     config: TrainConfig
     labels: np.ndarray
     inputs: ModelInputs
-    template: MPT
+    template: nn.Module
 
     @classmethod
     def build(cls, samples: Sequence[Sample], config: TrainConfig, cache_dir=None, progress: bool = True):
         """Preprocess (cached) and build the variant with the run's seed: every fold starts from these weights."""
         inputs = prepare_inputs(samples, config, cache_dir, progress=progress)  # batches are pinned on CUDA
         seed_everything(config.seed)
-        template = build_variant(config.variant, **config.model_kwargs(len(config.classes)))
+        template = build_model(config, len(config.classes))
         return cls(samples, config, label_indices(samples, config.classes), inputs, template)
 
 

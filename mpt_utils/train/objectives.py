@@ -94,23 +94,49 @@ def prefix_dynamic_images(
     Prefix ``k`` runs from the onset to ``onset + prefixes[k] * (offset - onset)``, read as ``num_frames``
     frames (interpolated when shorter) and rank-pooled as the model's input is.
     """
+    params = {"what": "prefix-dynamic", "T": num_frames, "size": image_size, "prefixes": list(prefixes)}
+    return _per_prefix(samples, prefixes, params, lambda prefix: scale_dynamic_image(rank_pool(
+        read_clip(prefix, num_frames, image_size))), cache_dir, progress, "prefix dynamic images")
+
+
+def prefix_differences(
+    samples: Sequence[Sample],
+    image_size: int,
+    prefixes: Sequence[float] = PREFIXES,
+    cache_dir: str | Path | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """The last frame of each prefix minus the onset frame, :math:`x_{t_k} - x_s`: ``(N, P, 3, S, S)`` float32 in
+    [-1, 1], cached. What the two-branch network's action branch reads (apex minus onset) at each prefix's end."""
+    params = {"what": "prefix-difference", "size": image_size, "prefixes": list(prefixes)}
+
+    def difference(prefix: Sample) -> np.ndarray:
+        onset, end = read_clip(prefix, 2, image_size).astype(np.float32) / 255.0  # the prefix's first and last
+        return end - onset
+
+    return _per_prefix(samples, prefixes, params, difference, cache_dir, progress, "prefix differences")
+
+
+def _per_prefix(samples: Sequence[Sample], prefixes: Sequence[float], params: dict,
+                image_of: Callable[[Sample], np.ndarray], cache_dir, progress: bool, desc: str) -> torch.Tensor:
+    """``image_of(prefix)`` ``(S, S, 3)`` for each prefix of each clip (the clip cut to end at the prefix's last
+    frame), cached under ``params``: ``(N, P, 3, S, S)`` float32."""
     if not samples:
-        raise ValueError("no clips to make prefix dynamic images from")
+        raise ValueError("no clips to make prefix images from")
     if not all(0 < f <= 1 for f in prefixes) or list(prefixes) != sorted(prefixes):
         raise ValueError(f"prefixes must be increasing fractions in (0, 1], got {list(prefixes)}")
     cache = ArrayCache(cache_dir or default_cache_dir())
-    params = {"what": "prefix-dynamic", "T": num_frames, "size": image_size, "prefixes": list(prefixes)}
-    out = torch.empty((len(samples), len(prefixes), 3, image_size, image_size), dtype=torch.float32)
+    side = params["size"]
+    out = torch.empty((len(samples), len(prefixes), 3, side, side), dtype=torch.float32)
 
     def compute(sample: Sample) -> np.ndarray:
         images = []
         for f in prefixes:
             end = sample.onset + max(1, int(round(f * (sample.offset - sample.onset))))
-            clip = read_clip(dataclasses.replace(sample, offset=end, apex=end), num_frames, image_size)
-            images.append(scale_dynamic_image(rank_pool(clip)))
+            images.append(image_of(dataclasses.replace(sample, offset=end, apex=end)))
         return np.stack(images).astype(np.float32)
 
-    for i, sample in enumerate(progress_bar(samples, desc="prefix dynamic images", disable=not progress)):
+    for i, sample in enumerate(progress_bar(samples, desc=desc, disable=not progress)):
         arrays = cache.load_or_compute(sample, params, lambda s=sample: compute(s))
         out[i] = torch.from_numpy(np.ascontiguousarray(arrays.transpose(0, 3, 1, 2)))
     return out

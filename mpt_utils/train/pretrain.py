@@ -39,16 +39,18 @@ from typing import Any
 
 import numpy as np
 import torch
+from timm.data import IMAGENET_DEFAULT_STD
 from torch import nn
 
 from ..config import TrainConfig
 from ..data import load_dataset, loso_splits, make_synthetic
 from ..data.synthetic import ACTION_UNITS, CASME2_COUNTS, action_unit_set
 from ..io import atomic_save_safetensors, atomic_write_json
-from ..model import create_backbone, normalisation
+from ..model import build_two_branch, create_backbone, normalisation
+from ..profiles import Profile
 from ..runtime import progress_bar, quiet, seed_everything, select_device, work_dir
 from .inputs import dynamic_images
-from .objectives import OBJECTIVES, prefix_dynamic_images, train_future_prediction
+from .objectives import OBJECTIVES, prefix_differences, prefix_dynamic_images, train_future_prediction
 
 log = logging.getLogger("mpt_utils.train")
 
@@ -60,12 +62,18 @@ CORPUS_COMBINATIONS: tuple[str, ...] = (
 )
 
 
+#: The ``backbone`` of a :class:`PretrainConfig` that pre-trains the two-branch network's action branch (its
+#: ``backbone_kwargs``: ``{"size": <a TWO_BRANCH_SIZES name>}``) instead of a ViT.
+ACTION_BRANCH = "two_branch_action"
+
+
 @dataclass(frozen=True)
 class PretrainConfig:
     """Everything that determines the pre-trained checkpoint (its file name holds a hash of it).
 
     backbone, backbone_kwargs, image_size, num_frames: the ViT and its dynamic-image input, as in
-        the profile that will use the checkpoint.
+        the profile that will use the checkpoint; or :data:`ACTION_BRANCH` with ``{"size": ...}``: the two-branch
+        network's action branch (:meth:`for_action_branch`).
     n_subjects, n_clips, amplitude, seed: the synthetic corpus (seed differs from the evaluation
         sets' 0, 1 and 2, so no identity is shared); amplitude (``"au"`` only; the macro preset has its
         own) in pixels at 224 px, larger than a micro-expression's.
@@ -100,6 +108,9 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {list(OBJECTIVES)}, got {self.objective!r}")
+        if self.backbone == ACTION_BRANCH and self.objective != "ma2mi":
+            raise ValueError(f"the two-branch network's action branch is pre-trained by 'ma2mi' only (it reads no "
+                             f"label), got objective {self.objective!r}")
 
     @property
     def corpus_preset(self) -> str:
@@ -126,6 +137,16 @@ class PretrainConfig:
         )
         return dataclasses.replace(config, **settings)
 
+    @classmethod
+    def for_action_branch(cls, config: TrainConfig, clips: int, epochs: int, **settings: Any) -> PretrainConfig:
+        """The macro-to-micro pre-training of the two-branch network's action branch for a run: its size
+        (``config.two_branch_size``) at the run's ``image_size``, ``clips`` macro clips, predicting the pixels of
+        the later prefix's difference from the early one's; ``settings`` as :meth:`for_run`'s (the objective and
+        target are fixed)."""
+        made = cls.for_run(config, clips, epochs, **settings)
+        return dataclasses.replace(made, backbone=ACTION_BRANCH, backbone_kwargs={"size": config.two_branch_size},
+                                   objective="ma2mi", target="pixels")
+
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["amplitude"] = list(self.amplitude)
@@ -140,6 +161,18 @@ class PretrainConfig:
         elif self.target == "latent":  # the first MA2MI checkpoints, made before targets could be chosen
             fields.pop("target")
         return hashlib.sha1(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def action_pretraining(profile: Profile, config: TrainConfig) -> PretrainConfig:
+    """The pre-training of the two-branch network's action branch for a run of ``profile`` with ``config``: on the
+    profile's synthetic macro corpus and schedule (its ``pretrain_settings``, then ``action_pretrain_settings``),
+    or, for a profile that makes no corpus (paper), on the quick profile's, at the run's size."""
+    from ..profiles import get_profile
+
+    source = profile if profile.synthetic_backbone else get_profile("quick")
+    settings = {k: v for k, v in {**source.pretrain_settings, **source.action_pretrain_settings}.items()
+                if k not in ("objective", "target")}  # the action branch is pre-trained by "ma2mi" on pixels
+    return PretrainConfig.for_action_branch(config, source.pretrain_clips, source.pretrain_epochs, **settings)
 
 
 def au_targets(samples, action_units: tuple[str, ...] = ACTION_UNITS) -> np.ndarray:
@@ -255,9 +288,13 @@ def _held_out(samples, val_subjects: int) -> np.ndarray:
 
 
 def _fresh_backbone(config: PretrainConfig) -> tuple[nn.Module, torch.device]:
-    """The randomly initialised ViT to pre-train, seeded with ``config.seed``, on its device."""
+    """The randomly initialised network to pre-train (the ViT, or the two-branch network's action branch), seeded
+    with ``config.seed``, on its device."""
     seed_everything(config.seed)
     device = select_device(config.device)
+    if config.backbone == ACTION_BRANCH:
+        network = build_two_branch(config.backbone_kwargs["size"], 2, image_size=config.image_size)
+        return network.action.to(device), device
     backbone = create_backbone(config.backbone, pretrained=False, img_size=config.image_size,
                                **config.backbone_kwargs).to(device)
     return backbone, device
@@ -277,16 +314,26 @@ def _save(backbone: nn.Module, report: dict[str, Any], start: float, out_file: P
 def _pretrain_ma2mi(config: PretrainConfig, samples, out_file: Path, corpus_root: Path, keep_corpus: bool,
                     start: float, cache_dir, progress: bool) -> Path:
     """The ``"ma2mi"`` objective (:func:`~.objectives.train_future_prediction`) on the macro corpus' clips of
-    every subject but the first ``val_subjects`` (held out unseen, as the AU objective holds them out)."""
-    prefixes = prefix_dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir,
-                                     progress=progress)
+    every subject but the first ``val_subjects`` (held out unseen, as the AU objective holds them out).
+
+    The ViT reads each prefix's dynamic image, normalised as MPT normalises its input; the two-branch network's
+    action branch reads each prefix's last frame minus its onset, divided by the standard deviation its network
+    divides by (the mean cancels in a difference), as it reads apex minus onset."""
     val = _held_out(samples, config.val_subjects)
     labels = torch.from_numpy(au_targets(samples))[~val] if config.objective == "ma2mi+au" else None
     backbone, device = _fresh_backbone(config)
-    mean, std = (t.view(1, 1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
-    normalised = (prefixes - mean) / std
+    if config.backbone == ACTION_BRANCH:
+        differences = prefix_differences(samples, config.image_size, cache_dir=cache_dir, progress=progress)
+        normalised = differences / torch.tensor(IMAGENET_DEFAULT_STD).view(1, 1, 3, 1, 1)
+        encode = _call
+    else:
+        prefixes = prefix_dynamic_images(samples, config.image_size, config.num_frames, cache_dir=cache_dir,
+                                         progress=progress)
+        mean, std = (t.view(1, 1, 3, 1, 1) for t in normalisation(backbone))  # as MPT normalises its input
+        normalised = (prefixes - mean) / std
+        encode = _forward_features
     history = train_future_prediction(
-        backbone, lambda net, x: net.forward_features(x), normalised[~val], config.epochs, config.batch_size,
+        backbone, encode, normalised[~val], config.epochs, config.batch_size,
         config.lr, config.weight_decay, config.seed, config.ema_start, target=config.target, labels=labels,
         held_out=normalised[val] if val.any() else None, device=device, progress=progress,
     )
@@ -299,6 +346,14 @@ def _pretrain_ma2mi(config: PretrainConfig, samples, out_file: Path, corpus_root
              "%s (copying the early prefix: %s)", config.backbone, int((~val).sum()), report["seconds"],
              history["train_loss"][-1], history.get("held_out_loss", [None])[-1], history.get("held_out_copy_loss"))
     return out_file
+
+
+def _call(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return net(x)
+
+
+def _forward_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return net.forward_features(x)
 
 
 def pretraining_report(weights: str | Path | None) -> dict[str, Any] | None:

@@ -20,7 +20,12 @@ extended with
 
 Rebuild::
 
-    python -m mpt_utils.train.shipped --profile quick --threads 2
+    python -m mpt_utils.train.shipped --profile quick --threads 2                    # the ViT backbone
+    python -m mpt_utils.train.shipped --profile quick --threads 2 --network action   # the two-branch action branch
+
+The second is the macro-to-micro pre-trained action branch of MA2MI's two-branch network
+(:func:`~.pretrain.action_pretraining`), read by the ``"two-branch (MA2MI pre-trained)"`` row; its card has no
+development probe (the probe reads a ViT's frozen CLS token) but the held-out prediction loss of its pre-training.
 
 The development sets are the default preset at CASME II's size (26 subjects), seeds 1 and 2: never the report
 seed 0, so nothing here is chosen on the subjects the notebooks report.
@@ -53,20 +58,34 @@ from ..profiles import get_profile
 from ..runtime import quiet, work_dir
 from .inputs import dynamic_images
 from .objectives import READS_LABELS
-from .pretrain import SHIPPED_DIR, PretrainConfig, checkpoint_name, pretrain_backbone
+from .pretrain import SHIPPED_DIR, PretrainConfig, action_pretraining, checkpoint_name, pretrain_backbone
 
 #: The development sets: default preset, CASME II's 26 subjects, never the report seed 0.
 DEV_SEEDS = (1, 2)
 DEV_SUBJECTS = 26
 
-#: The command that rebuilds a profile's shipped checkpoint (``{profile}``, ``{threads}`` filled in).
+#: The command that rebuilds a profile's shipped checkpoint (``{profile}``, ``{threads}`` filled in); the action
+#: branch's adds ``--network action`` (:data:`NETWORKS`).
 REBUILD_COMMAND = "python -m mpt_utils.train.shipped --profile {profile} --threads {threads}"
 
+#: What a shipped checkpoint holds: the profile's ViT backbone, or the two-branch network's action branch.
+NETWORKS = ("backbone", "action")
 
-def profile_pretraining(profile: str) -> PretrainConfig:
-    """The :class:`PretrainConfig` of ``profile``'s synthetic backbone (as :func:`mpt_utils.run.resolve_run` makes
-    it for a run with the profile's own settings)."""
+
+def rebuild_command(profile: str, threads: int, network: str = "backbone") -> str:
+    """The command that rebuilds ``profile``'s shipped ``network`` with ``threads`` threads."""
+    return REBUILD_COMMAND.format(profile=profile, threads=threads) + (" --network action" if network == "action"
+                                                                         else "")
+
+
+def profile_pretraining(profile: str, network: str = "backbone") -> PretrainConfig:
+    """The :class:`PretrainConfig` of ``profile``'s synthetic backbone, or (``network="action"``) of its two-branch
+    network's action branch, as :func:`mpt_utils.run.resolve_run` makes it for a run with the profile's settings."""
     p = get_profile(profile)
+    if network not in NETWORKS:
+        raise ValueError(f"network must be one of {list(NETWORKS)}, got {network!r}")
+    if network == "action":
+        return action_pretraining(p, p.train_config())
     if not p.synthetic_backbone:
         raise ValueError(f"profile {profile!r} pre-trains no synthetic backbone (its weights come from the hub)")
     return PretrainConfig.for_run(p.train_config(), p.pretrain_clips, p.pretrain_epochs, **p.pretrain_settings)
@@ -242,10 +261,11 @@ def _commit() -> str | None:
 
 def build_shipped(profile: str = "quick", folder: str | Path = SHIPPED_DIR, threads: int = 2,
                   dev_seeds: Sequence[int] = DEV_SEEDS, corpus_root: str | Path | None = None,
-                  config: PretrainConfig | None = None, progress: bool = True) -> Path:
-    """Pre-train ``profile``'s backbone (or ``config``) with ``threads`` CPU threads, write it to ``folder`` with
-    its card, and return the checkpoint's path. ``dev_seeds`` () skips the development-set probe."""
-    config = config or profile_pretraining(profile)
+                  config: PretrainConfig | None = None, progress: bool = True, network: str = "backbone") -> Path:
+    """Pre-train ``profile``'s ``network`` (or ``config``) with ``threads`` CPU threads, write it to ``folder`` with
+    its card, and return the checkpoint's path. ``dev_seeds`` () skips the development-set probe (the action
+    branch has none: the probe reads a ViT's tokens)."""
+    config = config or profile_pretraining(profile, network)
     torch.set_num_threads(threads)
     out = Path(folder) / checkpoint_name(config)
     start = time.perf_counter()
@@ -260,9 +280,9 @@ def build_shipped(profile: str = "quick", folder: str | Path = SHIPPED_DIR, thre
                "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
                "cpus": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
                "date": datetime.date.today().isoformat()},
-        sha256=file_sha256(out), commit=_commit(), command=REBUILD_COMMAND.format(profile=profile, threads=threads),
+        sha256=file_sha256(out), commit=_commit(), command=rebuild_command(profile, threads, network),
     )
-    if dev_seeds:
+    if dev_seeds and network == "backbone":
         card["development"] = {
             "sets": f"default preset, {DEV_SUBJECTS} subjects, seeds {list(dev_seeds)}",
             "probe": "logistic regression, leave one subject out, pooled F1 (chance 0.20)",
@@ -283,14 +303,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-development", action="store_true",
                         help="skip the development-set probe (minutes; the card then records none)")
     parser.add_argument("--check", action="store_true", help="only check the shipped file against its card")
+    parser.add_argument("--network", choices=NETWORKS, default="backbone",
+                        help="the ViT backbone (default) or the two-branch network's action branch")
     args = parser.parse_args(argv)
-    config = profile_pretraining(args.profile)
+    config = profile_pretraining(args.profile, args.network)
     if args.check:
         problems = card_problems(args.out / checkpoint_name(config), config)
         print("\n".join(problems) or f"{checkpoint_name(config)}: the card matches the file and the profile")
         return 1 if problems else 0
     out = build_shipped(args.profile, args.out, args.threads, dev_seeds=() if args.no_development else DEV_SEEDS,
-                        corpus_root=args.corpus)
+                        corpus_root=args.corpus, network=args.network)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) and its card {out.with_suffix('.json').name}")
     return 0
 
