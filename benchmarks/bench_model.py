@@ -1,4 +1,5 @@
-"""Model throughput and peak memory: forward and forward+backward clips/s, small and paper configurations.
+"""Model throughput and peak memory: forward and forward+backward clips/s, small and paper configurations, of MPT
+and of MA2MI's two-branch network (every weight of which is trained).
 
 Each configuration runs in its own process so that its peak memory (resident set on CPU, allocated memory on CUDA)
 is its own. Backbone weights are random: pretrained weights change no timing (and cannot be downloaded here).
@@ -25,23 +26,26 @@ from mpt_utils.profiles import get_profile
 CONFIGS = {
     "small (quick profile: ViT-Tiny, 112 px)": get_profile("quick").train_config(),
     "paper (ViT-B/16, 224 px)": PAPER,
+    "two-branch, quick (112 px)": get_profile("quick").train_config(variant="two_branch"),
+    "two-branch, paper (224 px)": PAPER.replace(variant="two_branch"),
 }
 
 
 def measure(name: str, device: str, batch: int, steps: int, precision_name: str) -> dict:
     import torch
 
-    from mpt_utils.model import build_variant
+    from mpt_utils.model import build_model, input_names
     from mpt_utils.runtime import select_precision
 
     config = CONFIGS[name]
     dev = torch.device(device)
     precision = select_precision(dev, precision_name)
-    model = build_variant("mpt", **{**config.model_kwargs(num_classes=5), "pretrained": False, "weights": None})
-    model = model.to(dev)
+    model = build_model(config.replace(pretrained=False), num_classes=5).to(dev)  # random weights: timing only
     size, frames = config.image_size, config.num_frames
-    dyn = torch.rand(batch, 3, size, size, device=dev)
-    clip = torch.randint(0, 256, (batch, frames, 3, size, size), dtype=torch.uint8, device=dev)
+    shapes = {"dynamic": (batch, 3, size, size), "magnified": (batch, frames, 3, size, size),
+              "onset": (batch, 3, size, size), "apex": (batch, 3, size, size)}
+    inputs = [torch.rand(shapes[n], device=dev) if n == "dynamic" else
+              torch.randint(0, 256, shapes[n], dtype=torch.uint8, device=dev) for n in input_names(config.variant)]
     target = torch.randint(0, 5, (batch,), device=dev)
     optimiser = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=config.lr)
     autocast = torch.autocast(dev.type, dtype=precision.dtype) if precision.dtype else torch.autocast(
@@ -53,11 +57,11 @@ def measure(name: str, device: str, batch: int, steps: int, precision_name: str)
 
     def forward():
         with torch.no_grad(), autocast:
-            model(dyn, clip)
+            model(*inputs)
 
     def train_step():
         with autocast:
-            loss = torch.nn.functional.cross_entropy(model(dyn, clip).float(), target)
+            loss = torch.nn.functional.cross_entropy(model(*inputs).float(), target)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -101,7 +105,7 @@ def main() -> None:
                                   str(args.batch), "--steps", str(args.steps), "--precisions", precision],
                                  capture_output=True, text=True, check=True)
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print("MPT with each configuration's K, r and T, random backbone weights (timing only)")
+    print("MPT with each configuration's K, r and T, and the two-branch network; random weights (timing only)")
     print(f"{'configuration':42} {'device':6} {'prec':8} {'fwd clips/s':>12} {'fwd+bwd clips/s':>16} "
           f"{'vs fp32':>8} {'peak GiB':>9}")
     fp32 = {r["config"]: r["forward+backward clips/s"] for r in rows if r["precision"] == "fp32"}

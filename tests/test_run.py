@@ -15,6 +15,7 @@ from mpt_utils.model import PretrainedWeightsError
 from mpt_utils.profiles import PROFILES, Profile
 from mpt_utils.run import RunError, resolve_run
 from mpt_utils.session import start_notebook
+from mpt_utils.train.pretrain import checkpoint_name
 
 
 def _resolve(*args, **kwargs):
@@ -44,6 +45,18 @@ def _pretraining(p, run) -> bool:
     return (run.pretraining.n_clips, run.pretraining.epochs) == (p.pretrain_clips, p.pretrain_epochs) and settings
 
 
+def _action_pretraining(p, run) -> bool:
+    """The two-branch action branch's pre-training: the profile's corpus (quick's for a profile without one), its
+    action settings applied, on the run's two-branch size and image size, its checkpoint named in the config."""
+    source = p if p.pretrain_clips else PROFILES["quick"]
+    made = run.action_pretraining
+    settings = all(getattr(made, k) == v for k, v in source.action_pretrain_settings.items())
+    return (settings and made.n_clips == source.pretrain_clips and made.objective == "ma2mi"
+            and made.backbone_kwargs == {"size": run.config.two_branch_size}
+            and made.image_size == run.config.image_size
+            and run.config.action_weights.endswith(checkpoint_name(made)))
+
+
 #: How each Profile field shows in a resolved run. A new field without a line here fails the test below.
 PROFILE_FIELDS = {
     "name": lambda p, run: run.name.startswith(p.name) and run.caption.startswith(f"profile {p.name}"),
@@ -54,6 +67,7 @@ PROFILE_FIELDS = {
     "pretrain_clips": _pretraining,
     "pretrain_epochs": _pretraining,
     "pretrain_settings": _pretraining,
+    "action_pretrain_settings": _action_pretraining,
 }
 
 
@@ -69,7 +83,8 @@ def test_every_profile_field_reaches_the_run(name, tmp_path):
         run = _resolve(name)
     for field, check in PROFILE_FIELDS.items():
         assert check(profile, run), f"profile {name}: {field} does not reach the run"
-    unchanged = {f.name for f in dataclasses.fields(PAPER)} - set(profile.settings) - {"weights", "classes", "label"}
+    unchanged = {f.name for f in dataclasses.fields(PAPER)} - set(profile.settings) - {"weights", "action_weights",
+                                                                                        "classes", "label"}
     assert all(getattr(run.config, f) == getattr(PAPER, f) for f in unchanged)  # the rest are the paper's
 
 

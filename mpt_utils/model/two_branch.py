@@ -22,9 +22,11 @@ pools the fused map (MMNet pools it with an average), which gives a map to score
 
 Two sizes (:data:`TWO_BRANCH_SIZES`): ``paper`` (224 px; the action branch is ResNet-18's four stages with the last
 one at stride 1, so that its map is 14 x 14 as MMNet's; 512 channels) and ``quick`` (112 px, three narrow stages,
-a 14 x 14 map of 128 channels; for the 2-core CPU). :func:`build_two_branch` makes either. Parameters for 5
-classes: ``paper`` 17.58 M (action 11.17 M, ResNet-18's convolutional trunk; position 6.41 M), ``quick`` 0.73 M
-(action 0.31 M, position 0.42 M), all of them trained.
+a 14 x 14 map of 64 channels; sized for the main job's budget on the 2-core CPU: widths of 32-128 trained as
+slowly as MPT, 0.40 s against 0.45 s per step of 16 clips on one thread; ``benchmarks/bench_model.py`` times both).
+:func:`build_two_branch` makes either. Parameters for 5 classes:
+``paper`` 17.58 M (action 11.17 M, ResNet-18's convolutional trunk; position 6.41 M), ``quick`` 0.19 M (action
+0.08 M, position 0.11 M), all of them trained.
 
 Two rows of the tutorial's comparison train it (:data:`TWO_BRANCH_VARIANTS`, ``TrainConfig.variant``): from
 scratch, and with its action branch pre-trained first by macro-to-micro future prediction on the synthetic macro
@@ -89,7 +91,7 @@ class TwoBranchSize:
 #: ``paper``: MMNet's scale (ResNet-18 stages, 512 channels on a 14 x 14 map at 224 px); ``quick``: the 2-core CPU's.
 TWO_BRANCH_SIZES = {
     "paper": TwoBranchSize(image_size=224, widths=(64, 128, 256, 512), strides=(1, 2, 2, 1), blocks=(2, 2, 2, 2)),
-    "quick": TwoBranchSize(image_size=112, widths=(32, 64, 128), strides=(1, 2, 1), blocks=(1, 1, 1)),
+    "quick": TwoBranchSize(image_size=112, widths=(16, 32, 64), strides=(1, 2, 1), blocks=(1, 1, 1)),
 }
 
 
