@@ -5,7 +5,9 @@ checkpoints are cached in ``data/weights/``, the shipped one is read from ``mpt_
 probe, leave-one-subject-out, on its frozen features of the dynamic images of development sets (default preset,
 CASME II's size of 26 subjects; seeds 1 and 2, never the report seed 0): the CLS token and the mean patch token,
 beside the same probe on the dynamic image's pixels. Prints one row per candidate and merges them into the table
-that ships beside the checkpoint (``mpt_utils/weights/backbones.json``, shown by notebook 04).
+that ships beside the checkpoint (``mpt_utils/weights/backbones.json``, shown by notebook 04). Each row also records
+what its pre-training scored on the corpus people it held out: AU detection's ROC-AUC, or for the MA2MI rows the
+final prediction loss beside that of copying the early prefix (the forecast "nothing changes").
 
     python benchmarks/bench_backbones.py                         # every row (hours on 2 CPU cores)
     python benchmarks/bench_backbones.py --only random au        # some rows; the others are kept

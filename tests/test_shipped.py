@@ -50,6 +50,27 @@ def test_the_quick_backbone_ships_with_a_card_that_matches_it():
     assert re.fullmatch(r"[0-9a-f]{40}", card["commit"]), card["commit"]
 
 
+def test_the_quick_action_branch_ships_with_its_card_and_quick_runs_read_it(monkeypatch, tmp_path):
+    """The two-branch network's pre-trained action branch ships as the backbone does: its card matches it and the
+    profile, records what its pre-training scored on held-out corpus people, and a quick run in an empty MPT_HOME
+    reads the package's file (nothing is pre-trained)."""
+    from mpt_utils.run import resolve_run
+    from mpt_utils.train.shipped import rebuild_command
+
+    action = profile_pretraining("quick", "action")
+    shipped = SHIPPED_DIR / checkpoint_name(action)
+    assert shipped.is_file() and shipped.stat().st_size <= 12 * 2**20
+    assert card_problems(shipped, action) == []
+    card = json.loads(shipped.with_suffix(".json").read_text())
+    assert card["command"] == rebuild_command("quick", card["built"]["threads"], "action")
+    assert re.fullmatch(r"[0-9a-f]{40}", card["commit"]) and "development" not in card
+    assert len(card["held_out_loss"]) == action.epochs and card["n_val"] > 0
+    monkeypatch.setenv("MPT_HOME", str(tmp_path))
+    run = resolve_run("quick", progress=False)
+    assert Path(run.config.action_weights) == shipped and run.prepare_action_branch(progress=False) == str(shipped)
+    assert not (tmp_path / "data" / "weights").exists()
+
+
 def test_the_shipped_backbone_loads_like_a_hub_file_and_differs_from_a_random_one():
     images = torch.rand(4, 3, QUICK.image_size, QUICK.image_size, generator=torch.Generator().manual_seed(0))
     shipped_cls, _ = frozen_features(SHIPPED, images, QUICK)

@@ -44,6 +44,10 @@ def test_the_pre_trained_row_loads_its_macro_to_micro_action_branch(ci_run):
     saved = load_file(ci_run.config.action_weights)
     report = json.loads(open(ci_run.config.action_weights.replace(".safetensors", ".json")).read())
     assert report["n_val"] > 0 and len(report["held_out_loss"]) == pretraining.epochs  # scored on unseen faces
+    from mpt_utils.train import pretraining_figure
+
+    axes = pretraining_figure(report).axes[0]
+    assert "action branch" in axes.get_title() and axes.get_ylabel() == "MSE to the later difference's pixels"
     torch.manual_seed(0)
     fresh = build_model(ci_run.config.replace(variant="two_branch"), 5)
     torch.manual_seed(0)

@@ -378,14 +378,19 @@ def pretraining_figure(report: dict[str, Any]):
     the corpus, the time it took and what it scores on held-out faces: AU detection's ROC-AUC (``"au"``), or
     (``"ma2mi"``) the prediction loss per epoch, drawn beside the loss of copying the early prefix."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     objective = report.get("objective", "au")  # reports made before objectives existed are AU detection
     target = report["config"].get("target", "latent")
     loss_name = LOSS_NAMES["au" if objective == "au" else target] + (" + AU BCE" if objective == "ma2mi+au" else "")
     what = objective if objective == "au" else f"{objective} ({target} target)"
+    if report["config"].get("backbone") == ACTION_BRANCH:  # it reads and predicts frame differences
+        loss_name = loss_name.replace("prefix's", "difference's")
+        what = f"{what}, the two-branch network's action branch"
     losses = report["train_loss"]
     epochs = range(1, len(losses) + 1)
     fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.plot(epochs, losses, marker="o", label="training clips")
     held_out, copy = report.get("held_out_loss"), report.get("held_out_copy_loss")
     if held_out:  # future prediction on unseen faces, and the forecast "nothing changes" it must beat
