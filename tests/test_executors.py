@@ -211,6 +211,42 @@ def test_a_slurm_job_array_gives_the_in_process_bits(sequential, slurm, tmp_path
     assert len(jobs) == 6 and all(j and "_" in j for j in jobs)  # six array tasks
 
 
+#: MA2MI's two-branch network with its pre-trained action branch: one run, two folds, one epoch.
+TWO_BRANCH = ["--profile", "ci", "--variant", "two_branch_ma2mi", "--max-folds", "2", "--epochs", "1", "--quiet"]
+
+
+@pytest.fixture
+def two_branch_sequential(shared_home) -> Path:
+    """The two-branch run in-process: the reference bits (its action branch pre-trained once, in seconds)."""
+    out = shared_home / "two_branch_sequential"
+    if not (out / "summary.md").exists():
+        assert main([*TWO_BRANCH, "--out", str(out)]) == 0
+    return out
+
+
+def run_bits(out: Path) -> dict[str, bytes]:
+    """:func:`fold_bits` of a single run's folder (``out/folds/<subject>``)."""
+    bits = {}
+    for fold in sorted((out / "folds").iterdir()):
+        if not fold.name.startswith("."):
+            with np.load(fold / "predictions.npz") as p:
+                bits[fold.name] = p["logits"].tobytes() + (fold / "trainable.safetensors").read_bytes()
+    return bits
+
+
+@pytest.mark.parametrize("executor", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
+def test_the_two_branch_rows_run_on_every_executor_with_the_in_process_bits(executor, two_branch_sequential,
+                                                                            request, tmp_path):
+    if executor == "slurm":
+        home = request.getfixturevalue("slurm")
+        out, extra = home / "two_branch_slurm", ["--executor", "slurm", "--wait"]
+    else:
+        out, extra = tmp_path / "two_branch_local", ["--executor", "local", "--gpus", "cpu:2"]
+    assert main([*TWO_BRANCH, "--out", str(out), *extra]) == 0
+    reference = run_bits(two_branch_sequential)
+    assert len(reference) == 2 and run_bits(out) == reference
+
+
 @pytest.mark.slurm
 def test_cancelled_tasks_leave_no_fold_behind_and_resubmitting_redoes_only_them(slurm, capsys):
     out = slurm / "slurm_cancel"

@@ -108,3 +108,22 @@ def test_the_baselines_table_counts_each_rows_trained_parameters(ci_run):
     two_branch = build_model(ci_run.config.replace(variant="two_branch"), 5)
     assert trained_parameters(ci_run.config, 5) == count_parameters(mpt) < count_parameters(mpt, trainable=False)
     assert trained_parameters(ci_run.config.replace(variant="two_branch_ma2mi"), 5) == count_parameters(two_branch)
+
+
+def test_an_mpt_folder_written_before_the_two_branch_settings_still_resumes(ci_run, tmp_path):
+    """Folders of MPT's variants made before ``two_branch_size`` and ``action_weights`` existed resume (those settings
+    shape no MPT model); a two-branch folder refuses another size."""
+    from mpt_utils.train import ConfigMismatchError, open_run
+
+    mpt = ci_run.config.replace(variant="head_only", max_folds=1)
+    ci_run.prepare_backbone(progress=False)
+    open_run(ci_run.samples, mpt, tmp_path / "mpt")
+    saved = json.loads((tmp_path / "mpt" / "config.json").read_text())
+    for name in ("two_branch_size", "action_weights"):  # as an older version wrote it
+        del saved["config"][name]
+    (tmp_path / "mpt" / "config.json").write_text(json.dumps(saved))
+    open_run(ci_run.samples, mpt, tmp_path / "mpt")  # no ConfigMismatchError
+    two_branch = ci_run.config.replace(variant="two_branch")
+    open_run(ci_run.samples, two_branch, tmp_path / "two")
+    with pytest.raises(ConfigMismatchError, match="two_branch_size"):
+        open_run(ci_run.samples, two_branch.replace(two_branch_size="paper"), tmp_path / "two")

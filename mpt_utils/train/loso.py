@@ -77,6 +77,10 @@ EpochCallback = Callable[[str, int, float], None]
 #: not their paths, so that it resumes where the same files are found elsewhere.
 PATH_FIELDS = ("weights", "action_weights")
 
+#: Settings that shape only the two-branch network: a run of MPT's variants does not compare them, so that its
+#: folders written before they existed still resume.
+TWO_BRANCH_ONLY = ("two_branch_size",)
+
 
 class ConfigMismatchError(RuntimeError):
     """``out_dir`` holds results of a different configuration or dataset."""
@@ -170,9 +174,10 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str], d
         )
     # a setting added to TrainConfig after the folder was written is read as its default there
     defaults = json.loads(json.dumps(TrainConfig().result_fields(), default=str))
-    saved_config = {k: v for k, v in {**defaults, **(saved.get("config") or {})}.items() if k not in PATH_FIELDS}
+    ignored = PATH_FIELDS + (() if config.variant in TWO_BRANCH_VARIANTS else TWO_BRANCH_ONLY)
+    saved_config = {k: v for k, v in {**defaults, **(saved.get("config") or {})}.items() if k not in ignored}
     wanted_config = {k: v for k, v in json.loads(json.dumps(wanted["config"], default=str)).items()
-                     if k not in PATH_FIELDS}
+                     if k not in ignored}
     diff = sorted(k for k in set(wanted_config) | set(saved_config) if saved_config.get(k) != wanted_config.get(k))
     if saved["weights_sha256"] != wanted["weights_sha256"]:
         diff.append("weights (the checkpoint's contents)")
