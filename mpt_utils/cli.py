@@ -86,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"amplitude sweep: expression amplitudes in pixels at 224 px (default {list(AMPLITUDES)})")
     p.add_argument("--seeds", nargs="+", type=int, default=None,
                    help=f"amplitude sweep: one generated set and training seed each (default {list(SEEDS)})")
-    p.add_argument("--variant", default=None, help="model variant of a single run (see mpt_utils.model.VARIANTS)")
+    p.add_argument("--variant", default=None,
+                   help="model variant of a single run: one of MPT's (mpt_utils.model.VARIANTS) or MA2MI's two-branch "
+                        "network, two_branch or two_branch_ma2mi")
     p.add_argument("--epochs", type=int, default=None, help="epochs per fold (default: the profile's)")
     p.add_argument("--max-folds", type=int, default=None, help="run only the first N folds")
     p.add_argument("--alpha", type=float, default=None, help="magnification factor (default: the profile's)")

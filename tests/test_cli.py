@@ -181,8 +181,11 @@ def test_the_baselines_table_puts_linear_probes_beside_the_models(tmp_path, caps
     assert main(["--profile", "ci", "--out", str(out), "--ablation", "baselines", *FAST]) == 0
     table = pd.read_csv(out / "baselines.csv")
     assert table["row"].tolist() == ["probe: apex frame", "probe: onset-to-apex difference", "probe: dynamic image",
-                                     "head only", "motion prompts only", "group adapter only", "MPT"]
-    assert table["folds"].tolist() == ["1/4"] * 7 and table["paper_f1"].isna().tolist() == [True] * 3 + [False] * 4
+                                     "head only", "motion prompts only", "group adapter only", "MPT",
+                                     "two-branch (from scratch)", "two-branch (MA2MI pre-trained)"]
+    assert table["folds"].tolist() == ["1/4"] * 9
+    assert table["paper_f1"].isna().tolist() == [True] * 3 + [False] * 4 + [True] * 2  # no MIACNet figure is public
+    assert table["params"].isna().tolist() == [True] * 3 + [False] * 6  # a probe trains no network
     assert (out / "baselines.png").stat().st_size > 10_000 and "linear probes" in (out / "tables.md").read_text()
     # the probe row is scikit-learn's LeaveOneGroupOut pipeline on the same features, on the run's held-out subject
     run = resolve_run(profile="ci")
