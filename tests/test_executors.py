@@ -25,14 +25,15 @@ GRID = ["--profile", "ci", "--ablation", "adapters", "--max-folds", "2", "--epoc
 ROWS = ("MPT_w_o_adapter", "primitive_adapter", "MPT__group_adapter_")
 
 
-def fold_bits(out: Path) -> dict[str, bytes]:
-    """Every fold's held-out logits and features, and its trained tensors, by row and subject."""
+def fold_bits(out: Path, folds: str = "*/*/folds/*") -> dict[str, bytes]:
+    """Every fold's held-out logits and features, and its trained tensors, by its folder under ``out`` (``folds``:
+    an experiment's ``<ablation>/<row>/folds/<subject>``, or ``folds/*`` for a single run)."""
     bits = {}
-    for fold in sorted(out.glob("*/*/folds/*")):
+    for fold in sorted(out.glob(folds)):
         if fold.name.startswith("."):
             continue
         with np.load(fold / "predictions.npz") as p:
-            bits[f"{fold.parent.parent.name}/{fold.name}"] = p["logits"].tobytes() + p["features"].tobytes() + (
+            bits[str(fold.relative_to(out))] = p["logits"].tobytes() + p["features"].tobytes() + (
                 fold / "trainable.safetensors").read_bytes()
     return bits
 
@@ -224,16 +225,6 @@ def two_branch_sequential(shared_home) -> Path:
     return out
 
 
-def run_bits(out: Path) -> dict[str, bytes]:
-    """:func:`fold_bits` of a single run's folder (``out/folds/<subject>``)."""
-    bits = {}
-    for fold in sorted((out / "folds").iterdir()):
-        if not fold.name.startswith("."):
-            with np.load(fold / "predictions.npz") as p:
-                bits[fold.name] = p["logits"].tobytes() + (fold / "trainable.safetensors").read_bytes()
-    return bits
-
-
 @pytest.mark.parametrize("executor", ["local", pytest.param("slurm", marks=pytest.mark.slurm)])
 def test_the_two_branch_rows_run_on_every_executor_with_the_in_process_bits(executor, two_branch_sequential,
                                                                             request, tmp_path):
@@ -243,8 +234,8 @@ def test_the_two_branch_rows_run_on_every_executor_with_the_in_process_bits(exec
     else:
         out, extra = tmp_path / "two_branch_local", ["--executor", "local", "--gpus", "cpu:2"]
     assert main([*TWO_BRANCH, "--out", str(out), *extra]) == 0
-    reference = run_bits(two_branch_sequential)
-    assert len(reference) == 2 and run_bits(out) == reference
+    reference = fold_bits(two_branch_sequential, "folds/*")
+    assert len(reference) == 2 and fold_bits(out, "folds/*") == reference
 
 
 @pytest.mark.slurm

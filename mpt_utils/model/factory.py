@@ -17,8 +17,8 @@ from torch import nn
 from ..config import TrainConfig
 from .accounting import count_parameters
 from .backbone import PretrainedWeightsError
-from .mpt import VARIANTS, Variant, build_variant
-from .two_branch import TWO_BRANCH_VARIANTS, build_two_branch
+from .mpt import MPT, VARIANTS, Variant, build_variant
+from .two_branch import TWO_BRANCH_VARIANTS, TwoBranchNet, build_two_branch
 
 #: Every variant a run can train, by name.
 ALL_VARIANTS: dict[str, Variant] = {**VARIANTS, **TWO_BRANCH_VARIANTS}
@@ -32,10 +32,10 @@ def check_variant(name: str) -> Variant:
 
 
 def input_names(variant: str) -> tuple[str, ...]:
-    """The inputs the model of ``variant`` reads, in order: ``("onset", "apex")`` for the two-branch network,
-    ``("dynamic", "magnified")`` for MPT's variants."""
+    """The inputs the model of ``variant`` reads, in order: its class's ``input_names`` (the two-branch network:
+    ``("onset", "apex")``; MPT: ``("dynamic", "magnified")``)."""
     check_variant(variant)
-    return ("onset", "apex") if variant in TWO_BRANCH_VARIANTS else ("dynamic", "magnified")
+    return (TwoBranchNet if variant in TWO_BRANCH_VARIANTS else MPT).input_names
 
 
 def build_model(config: TrainConfig, num_classes: int) -> nn.Module:

@@ -47,7 +47,7 @@ from ..data import load_dataset, loso_splits, make_synthetic
 from ..data.synthetic import ACTION_UNITS, CASME2_COUNTS, action_unit_set
 from ..io import atomic_save_safetensors, atomic_write_json
 from ..model import build_two_branch, create_backbone, normalisation
-from ..profiles import Profile
+from ..profiles import Profile, get_profile
 from ..runtime import progress_bar, quiet, seed_everything, select_device, work_dir
 from .inputs import dynamic_images
 from .objectives import OBJECTIVES, prefix_differences, prefix_dynamic_images, train_future_prediction
@@ -167,8 +167,6 @@ def action_pretraining(profile: Profile, config: TrainConfig) -> PretrainConfig:
     """The pre-training of the two-branch network's action branch for a run of ``profile`` with ``config``: on the
     profile's synthetic macro corpus and schedule (its ``pretrain_settings``, then ``action_pretrain_settings``),
     or, for a profile that makes no corpus (paper), on the quick profile's, at the run's size."""
-    from ..profiles import get_profile
-
     source = profile if profile.synthetic_backbone else get_profile("quick")
     settings = {k: v for k, v in {**source.pretrain_settings, **source.action_pretrain_settings}.items()
                 if k not in ("objective", "target")}  # the action branch is pre-trained by "ma2mi" on pixels
