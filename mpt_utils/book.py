@@ -142,7 +142,8 @@ def landing_page(output_root: Path, chapters: list[str], record: dict) -> str:
     parts.append(
         "## How to run it\n\n"
         "- **Locally** (Python 3.11+, CPU is enough): "
-        "`python3 -m venv .venv && .venv/bin/pip install -e \".[dev]\" && .venv/bin/python -m mpt_utils.notebooks`, "
+        "`python3 -m venv .venv && .venv/bin/pip install -e \".[dev]\" -c requirements/lock.txt && "
+        ".venv/bin/python -m mpt_utils.notebooks`, "
         "then `python -m mpt_utils.notebooks --book` builds this book in `outputs/book/`.\n"
         f"- **On Colab**: every chapter starts with a link that opens its notebook on Colab ({REPO_URL}).\n"
         "- **On a GPU, with a real dataset**: `python -m mpt_utils.notebooks --profile paper --data-root /data/CASME2 "

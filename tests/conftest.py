@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
+from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,12 +17,49 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the network in tes
 
 #: The test modules that take longest (minutes on two cores), started first: on two workers (pyproject's addopts,
 #: one module per worker at a time) they then run beside the many short modules instead of after them.
-LONGEST_FIRST = ("test_readme.py", "test_learning.py", "test_executors.py", "test_notebooks.py", "test_calibration.py")
+LONGEST_FIRST = ("test_readme.py", "test_learning.py", "test_executors.py", "test_notebooks.py", "test_calibration.py",
+                 "test_install.py")
+#: The groups of the time report at the end of a run (``--durations`` names single tests): a test counts in the
+#: first group whose marker it carries, else in "unit".
+TIME_GROUPS = ("browser", "notebooks", "slurm", "install", "slow")
+#: Where the time report is also written, a line "group seconds" each (``.ci/run`` prints it in its table of phases).
+TIMES_ENV = "MPT_TEST_TIMES"
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--latest", action="store_true",
+                     help="also run the tests marked latest (the newest releases in a scratch venv, ~10 min)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a module is kept
+    if not config.getoption("--latest"):
+        skip = pytest.mark.skip(reason="installs the newest releases: run with --latest -m latest")
+        for item in items:
+            if "latest" in item.keywords:
+                item.add_marker(skip)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    """Seconds of test time by group (setup, call and teardown; summed over the workers, which run side by side)."""
+    seconds: dict[str, float] = defaultdict(float)
+    counts: dict[str, int] = defaultdict(int)
+    for kind in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(kind, []):
+            if not hasattr(report, "when"):
+                continue
+            group = next((g for g in TIME_GROUPS if g in report.keywords), "unit")
+            seconds[group] += report.duration
+            counts[group] += report.when == "call" or (report.when == "setup" and report.outcome == "skipped")
+    if not seconds:
+        return
+    groups = sorted(seconds, key=seconds.get, reverse=True)
+    terminalreporter.write_sep("-", "test time by group (seconds, summed over the workers)")
+    for group in groups:
+        terminalreporter.write_line(f"{group:>10}: {seconds[group]:7.0f} s in {counts[group]} tests")
+    if os.environ.get(TIMES_ENV):
+        Path(os.environ[TIMES_ENV]).write_text("".join(f"{g} {seconds[g]:.0f}\n" for g in groups))
 
 
 def _use_home(patch: pytest.MonkeyPatch, home: Path) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,7 @@ from mpt_utils.notebooks import (
 from mpt_utils.runtime import HEADLESS_ENV, REPO_ROOT, REPO_URL
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+README = (REPO_ROOT / "README.md").read_text()
 NOTEBOOKS = find_notebooks(NOTEBOOK_DIR)
 EXPECTED = ["00_overview", "01_data_loading", "02_rank_pooling", "03_eulerian_magnification",
             "04_gaussian_tokenization", "05_group_adapter", "06_loso_training", "07_analysis"]
@@ -96,9 +99,8 @@ def ci_output(tmp_path_factory):
     return output
 
 
-@pytest.mark.notebooks
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
+def execute_on_ci(path: Path, ci_output: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run one notebook on the ci profile into ``ci_output`` as the runner does (its parameters, headless)."""
     import papermill as pm
 
     # one working folder for all notebooks, as for a user: 07 reuses 06's runs, which name 04's backbone file
@@ -113,10 +115,40 @@ def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
     except pm.PapermillExecutionError as exc:
         pytest.fail(f"{path.name} failed in cell [{exc.exec_count}]:\n{exc.ename}: {exc.evalue}\n"
                     + re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(exc.traceback)), pytrace=False)
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_executes_on_the_ci_profile(path, ci_output, monkeypatch):
+    execute_on_ci(path, ci_output, monkeypatch)
     figures = list((ci_output / path.stem).glob("*.png"))
     assert figures, f"{path.name} saved no figure under its output folder"
     problems = output_problems(ci_output / "notebooks" / path.name) + figure_problems(ci_output / path.stem)
     assert not problems, f"{path.name} does not read well:\n" + "\n".join(problems)
+
+
+@pytest.mark.notebooks
+def test_papermills_own_command_writes_the_runners_figures_without_widgets(ci_output, tmp_path, monkeypatch):
+    """The README's plain papermill command: headless detected by the kernel itself (no runner, no MPT_HEADLESS),
+    the same PNG files as the runner's way above. Compared with that ci run of the same notebook, not a second one."""
+    line = next(line for line in README.splitlines() if line.startswith("papermill "))
+    args = shlex.split(line.partition("#")[0])
+    notebook = REPO_ROOT / args[1]
+    if not (ci_output / "notebooks" / notebook.name).exists():  # this test alone: the runner's way first
+        with monkeypatch.context() as patch:
+            execute_on_ci(notebook, ci_output, patch)
+    home = tmp_path / "home"
+    environment = {**os.environ, "MPT_HOME": str(home), "MPT_CACHE_DIR": str(home / "cache")}
+    environment.pop(HEADLESS_ENV, None)
+    environment.pop("MPT_DATA_ROOT", None)
+    command = [sys.executable, "-m", "papermill", str(notebook), str(tmp_path / "out.ipynb"), *args[3:]]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=environment, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    papermill_pngs = sorted(p.name for p in (home / "outputs" / notebook.stem).glob("*.png"))
+    assert papermill_pngs == sorted(p.name for p in (ci_output / notebook.stem).glob("*.png"))
+    assert "interactive_static_default.png" in papermill_pngs
+    executed = (tmp_path / "out.ipynb").read_text()
+    assert "application/vnd.jupyter.widget-view+json" not in executed  # no slider: the kernel knew it was headless
 
 
 BOOK_PAGE_CHECKS = """

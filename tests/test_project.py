@@ -21,8 +21,8 @@ def test_environment_yml_mirrors_pyproject():
     wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["dev"])
     env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
     pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    assert set(pip) - {"-e ."} == wanted
-    assert "-e ." in pip
+    assert set(pip) - {"-e .", "-c requirements/lock.txt"} == wanted
+    assert "-e ." in pip and "-c requirements/lock.txt" in pip  # the same tested pins as the README's commands
     assert project["urls"]["Repository"] == REPO_URL
 
 
@@ -46,7 +46,7 @@ def test_the_repository_address_is_written_one_way_everywhere():
 def test_readme_quick_start_is_what_ci_runs():
     readme = (REPO_ROOT / "README.md").read_text()
     ci = (REPO_ROOT / ".ci" / "run").read_text()
-    install = 'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]"'
+    install = 'python3 -m venv .venv && .venv/bin/pip install -e ".[dev]" -c requirements/lock.txt'
     assert f"{install} && .venv/bin/python -m mpt_utils.notebooks" in readme
     assert f"{install} && .venv/bin/python -m pytest" in readme
     assert install in ci and ".venv/bin/python -m pytest" in ci

@@ -241,21 +241,3 @@ def test_a_readme_command_runs(command, env, failure, home, tmp_path):
             assert "Traceback" not in result.stderr, shown
         if code == 2 and argv is args:
             assert not (tmp_path / "out").exists(), "a refused command wrote its output folder"
-
-
-def test_papermills_own_command_writes_the_runners_figures_without_widgets(home, tmp_path):
-    """The README's plain papermill command: headless detected by the kernel itself, the same PNG files."""
-    line = next(line for line in README.splitlines() if line.startswith("papermill "))
-    args = shlex.split(line.partition("#")[0])
-    notebook = REPO_ROOT / args[1]
-    args = [sys.executable, "-m", "papermill", str(notebook), str(tmp_path / "out.ipynb"), *args[3:]]
-    result = run(args, {}, home)
-    assert result.returncode == 0, result.stderr[-3000:]
-    papermill_pngs = sorted(p.name for p in (home / "outputs" / notebook.stem).glob("*.png"))
-    runner = run([sys.executable, "-m", "mpt_utils.notebooks", "--profile", "ci", "--only", notebook.stem[:2],
-                  "--output", str(tmp_path / "runner")], {}, home)
-    assert runner.returncode == 0, runner.stderr[-3000:]
-    assert papermill_pngs == sorted(p.name for p in (tmp_path / "runner" / notebook.stem).glob("*.png"))
-    assert "interactive_static_default.png" in papermill_pngs
-    executed = (tmp_path / "out.ipynb").read_text()
-    assert "application/vnd.jupyter.widget-view+json" not in executed  # no slider: the kernel knew it was headless
