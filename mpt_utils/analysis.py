@@ -22,7 +22,7 @@ from torch.nn import functional as F
 
 from .data import Sample
 from .model import MPT, TwoBranchNet, build_model
-from .train import TrainConfig, predict, prepare_inputs
+from .train import FoldContext, TrainConfig, fit_fold, fold_of, predict, prepare_inputs
 from .train.loso import fold_dir_name, fold_done, load_run_config
 
 # --- features and t-SNE --------------------------------------------------------------------------
@@ -161,10 +161,20 @@ def grad_cam(
     a, g = activations[:, skip:].detach(), grads[:, skip:]
     if a.shape[1] != patch_grid[0] * patch_grid[1]:
         raise RuntimeError(f"expected {patch_grid[0] * patch_grid[1]} patch tokens, got {a.shape[1]}")
-    weights = g.mean(dim=1, keepdim=True)  # (B, 1, D)
-    cam = F.relu((weights * a).sum(dim=-1)).view(-1, 1, *patch_grid)
+    cam = cam_from_tokens(a, g).view(-1, 1, *patch_grid)
     cam = F.interpolate(cam.float(), size=dynamic_image.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
     return normalise_maps(cam).cpu().numpy()
+
+
+def cam_from_tokens(activations: torch.Tensor, gradients: torch.Tensor) -> torch.Tensor:
+    """Grad-CAM on tokens: ``(B, N, D)`` activations of the N patch tokens and the class score's gradients with
+    respect to them -> the map ``(B, N)``, one value per patch, before upsampling and scaling.
+
+    Each of the D channels is weighted by its gradient averaged over the patches; the map is the ReLU of the
+    weighted sum of the channels (Selvaraju et al. 2017, with tokens in place of a CNN's spatial positions).
+    """
+    weights = gradients.mean(dim=1, keepdim=True)  # (B, 1, D): alpha_k, the average gradient of channel k
+    return F.relu((weights * activations).sum(dim=-1))  # (B, N): ReLU(sum_k alpha_k A^k)
 
 
 @torch.no_grad()
@@ -335,21 +345,21 @@ def load_fold_model(
     """The trained model of one LOSO fold (MPT or the two-branch network), rebuilt from its saved trainable
     tensors.
 
-    When the fold has no saved weights (a run made elsewhere, or deleted files), the fold is
-    re-trained on its training subjects (``samples`` needed) and a message says so.
+    When the fold has no saved weights (a run made elsewhere, or deleted files), the fold is re-trained as the run
+    trained it (``samples`` needed: the run's dataset): :func:`mpt_utils.train.fit_fold` with the run's settings,
+    seed, validation split and thread count, so on the same machine its predictions are the run's. A message says
+    so.
     """
     from safetensors.torch import load_file
 
-    from .data import label_indices, loso_splits
-    from .runtime import seed_everything, select_device
-    from .train import train_fold
+    from .runtime import intra_op_threads, seed_everything
 
     out_dir = Path(out_dir)
     config = load_run_config(out_dir)
-    seed_everything(config.seed)  # the same initial weights as the run's template
-    model = build_model(config, len(config.classes))
     weights = out_dir / "folds" / fold_dir_name(subject) / "trainable.safetensors"
     if weights.exists():
+        seed_everything(config.seed)  # the same initial weights as the run's template (frozen tensors included)
+        model = build_model(config, len(config.classes))
         state = load_file(str(weights))
         _, unexpected = model.load_state_dict(state, strict=False)
         missing = sorted({n for n, p in model.named_parameters() if p.requires_grad} - set(state))
@@ -359,14 +369,9 @@ def load_fold_model(
         return model.eval()
     if samples is None:
         raise FileNotFoundError(f"{weights} does not exist; pass the samples to re-train the fold")
+    fold_no, train_idx, _ = fold_of(samples, subject)  # an unknown subject stops here, before any work
     print(f"No saved model for fold {subject} in {out_dir}: re-training it on its training subjects.")
-    folds = {s: (tr, te) for s, tr, te in loso_splits(samples)}
-    if subject not in folds:
-        raise ValueError(f"unknown fold {subject!r}; folds are {sorted(folds)}")
-    fold_no = sorted(folds).index(subject)
-    device = select_device(config.device)
-    inputs = prepare_inputs(samples, config, cache_dir, progress=progress)
-    labels = label_indices(samples, config.classes)
-    trained, _, _ = train_fold(model, inputs, labels, folds[subject][0], config, device,
-                               config.seed + fold_no, subject=subject, progress=progress)
-    return trained.cpu().eval()
+    with intra_op_threads(config.threads):
+        context = FoldContext.build(samples, config, cache_dir, progress)
+        fitted = fit_fold(context, fold_no, subject, train_idx, progress=progress)
+    return fitted.model.cpu().eval()

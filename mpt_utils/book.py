@@ -26,9 +26,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .notebooks import RUN_RECORD, find_notebooks
 from .runtime import REPO_ROOT, REPO_URL
-from .session import SESSION_RECORD
+from .session import RUN_RECORD, SESSION_RECORD, find_notebooks
 
 #: The Colab badge of every notebook's first cell: an image on colab.research.google.com, which an offline site
 #: cannot load. The book shows a text link to the same address instead.

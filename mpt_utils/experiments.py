@@ -26,10 +26,20 @@ from .config import TrainConfig
 from .executors import SlurmOptions, Task, run_local, submit_slurm, wait
 from .io import atomic_write, atomic_write_json, atomic_write_text
 from .metrics import chance_level
-from .model import TWO_BRANCH_VARIANTS, input_names, require_hub_weights, trained_parameters
+from .model import TWO_BRANCH_VARIANTS, require_hub_weights, trained_parameters
 from .plotting import rows_figure, write_png
 from .run import COMPOSITE, Run, run_from_spec
-from .train import ABLATIONS, LOSOResult, collect_results, fold_done, folds_to_run, open_run, prepare_inputs, run_loso
+from .train import (
+    ABLATIONS,
+    LOSOResult,
+    collect_results,
+    fold_done,
+    folds_to_run,
+    open_run,
+    prepare_inputs,
+    preprocessing_key,
+    run_loso,
+)
 from .train.probe import load_probe, probe_done, run_probe
 
 #: The file in a results folder that lets :func:`collect` rebuild the tables.
@@ -178,8 +188,7 @@ def _warm_cache(run: Run, rows: Sequence[Row], cache_dir, progress: bool) -> Non
     and a damaged frame stops the command before any run folder is made."""
     seen = set()
     for row in rows:
-        key = (input_names(row.config.variant), row.config.image_size, row.config.num_frames,
-               tuple(sorted(row.config.magnify_kwargs().items())), row.config.dynamic_scaling)
+        key = json.dumps(preprocessing_key(row.config), sort_keys=True)
         if key not in seen:
             seen.add(key)
             prepare_inputs(run.samples, row.config, cache_dir, progress=progress)

@@ -18,6 +18,19 @@ from typing import Any
 import numpy as np
 
 
+def per_class_scores(confusion: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and F1 of every class ``(C,)`` from a confusion matrix ``(C, C)`` (rows: truth, columns:
+    prediction). A class never predicted and never true scores 0, not NaN."""
+    tp = np.diag(confusion).astype(float)
+    fp = confusion.sum(axis=0) - tp  # predicted as the class, but another
+    fn = confusion.sum(axis=1) - tp  # the class, predicted as another
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+        recall = np.where(tp + fn > 0, tp / (tp + fn), 0.0)
+        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
+    return precision, recall, f1
+
+
 def compute_metrics(
     y_true: Sequence,
     y_pred: Sequence,
@@ -48,13 +61,8 @@ def compute_metrics(
     confusion = np.zeros((k, k), dtype=np.int64)
     np.add.at(confusion, ([index[v] for v in y_true], [index[v] for v in y_pred]), 1)
     tp = np.diag(confusion).astype(float)
-    fp = confusion.sum(axis=0) - tp
-    fn = confusion.sum(axis=1) - tp
     support = confusion.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / (2 * tp + fp + fn), 0.0)
-        recall = np.where(support > 0, tp / support, 0.0)
-        precision = np.where(tp + fp > 0, tp / (tp + fp), 0.0)
+    precision, recall, f1 = per_class_scores(confusion)
     present = support > 0
     result: dict[str, Any] = {
         "n": int(len(y_true)),

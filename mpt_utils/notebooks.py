@@ -21,34 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+from .book import BookError, build_book
 from .data import CLASS_SCHEMES, DatasetError
 from .io import atomic_write_json, check_output_folder
 from .model import PretrainedWeightsError
 from .profiles import PROFILES
 from .run import RunError, resolve_run
 from .runtime import HEADLESS_ENV, REPO_ROOT, work_dir
-
-#: The run's record beside the executed notebooks: profile, caption, seconds per notebook (the book shows it).
-RUN_RECORD = "run.json"
-
-NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
-
-
-def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
-    """Numbered notebooks (``NN_name.ipynb``) of ``folder`` in order, filtered by ``only`` prefixes."""
-    if not folder.is_dir():
-        raise FileNotFoundError(f"notebook folder {folder} does not exist")
-    notebooks = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
-    if only:
-        wanted = {o.zfill(2) if o.isdigit() else o for o in only}
-        notebooks = [p for p in notebooks if p.name[:2] in wanted or p.stem in wanted]
-        missing = wanted - {p.name[:2] for p in notebooks} - {p.stem for p in notebooks}
-        if missing:
-            raise ValueError(f"no notebook matches {sorted(missing)} in {folder}")
-    if not notebooks:
-        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
-    return notebooks
-
+from .session import RUN_RECORD, find_notebooks
 
 #: How the runner names each input in its messages (see :func:`mpt_utils.run.resolve_run`).
 FLAGS = {"profile": "--profile", "dataset": "--dataset", "data_root": "--data-root", "scheme": "--scheme",
@@ -294,7 +274,6 @@ def _main(args: argparse.Namespace) -> int:
 
 def make_book(output_root: Path) -> int:
     """Build the book from ``output_root``'s executed notebooks; say where it is and how to read it."""
-    from .book import BookError, build_book
 
     start = time.perf_counter()
     try:

@@ -7,6 +7,7 @@ notebook's figures and runs go, and whether to show interactive widgets.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,28 @@ from .runtime import headless_kernel, seed_everything, select_device, work_dir
 
 #: Written in every notebook's output folder: the notebook's name, profile, dataset and caption.
 SESSION_RECORD = "session.json"
+
+#: The runner's record beside the executed notebooks: profile, caption, seconds per notebook (the book shows it).
+RUN_RECORD = "run.json"
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
+    """Numbered notebooks (``NN_name.ipynb``) of ``folder`` in order, filtered by ``only`` prefixes."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"notebook folder {folder} does not exist")
+    notebooks = sorted(p for p in folder.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if only:
+        wanted = {o.zfill(2) if o.isdigit() else o for o in only}
+        notebooks = [p for p in notebooks if p.name[:2] in wanted or p.stem in wanted]
+        missing = wanted - {p.name[:2] for p in notebooks} - {p.stem for p in notebooks}
+        if missing:
+            raise ValueError(f"no notebook matches {sorted(missing)} in {folder}")
+    if not notebooks:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return notebooks
+
 
 #: How a notebook names each input in its messages: the variables of its parameters cell.
 FLAGS = {name: f"{name} = ... (parameters cell)" for name in ("profile", "dataset", "data_root", "scheme", "weights")}

@@ -21,7 +21,8 @@ from mpt_utils.analysis import (
     tsne,
 )
 from mpt_utils.model import MPT
-from mpt_utils.train import TrainConfig, run_loso
+from mpt_utils.runtime import select_precision
+from mpt_utils.train import TrainConfig, fold_dir_name, load_run_config, predict, prepare_inputs, run_loso
 
 
 def independent_grad_cam(model, dyn, clip, skip: int, target: int | None = None):
@@ -123,6 +124,26 @@ def test_features_and_fold_models_from_a_run_folder(tiny_samples, tmp_path, caps
     assert isinstance(retrained, MPT) and "re-training it" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError):
         load_fold_model(tmp_path / "run", other)
+
+
+def test_a_retrained_fold_is_the_runs_own_fold(tiny_samples, tmp_path):
+    """A fold whose weights are gone is re-trained through the run's fold trainer (its validation split, seed and
+    threads; here the split matters, because the epoch is chosen on it): its predictions are the run's, bit for bit.
+    """
+    config = TINY.replace(val_subjects=1, select_epoch_on_val=True, epochs=3, threads=1)
+    result = run_loso(tiny_samples, config, tmp_path / "run", progress=False)
+    subject = result.folds["subject"][0]
+    fold = tmp_path / "run" / "folds" / fold_dir_name(subject)
+    saved = np.load(fold / "predictions.npz")
+    (fold / "trainable.safetensors").unlink()
+    model = load_fold_model(tmp_path / "run", subject, tiny_samples, progress=False)
+    run_config = load_run_config(tmp_path / "run")
+    inputs = prepare_inputs(tiny_samples, run_config, progress=False)
+    device = torch.device("cpu")
+    logits, features = predict(model, inputs, saved["indices"], run_config.batch_size, device,
+                               select_precision(device, run_config.precision))
+    np.testing.assert_array_equal(logits, saved["logits"])
+    np.testing.assert_array_equal(features, saved["features"])
 
 
 def test_cam_scores_on_planted_maps():

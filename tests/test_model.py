@@ -68,6 +68,17 @@ def test_zero_adapters_and_no_prompts_equal_the_plain_vit():
     torch.testing.assert_close(model.forward_features(dyn), plain_vit_features(model, dyn))
 
 
+def test_the_private_pos_embed_call_agrees_with_timms_public_forward_features():
+    """MPT.embed calls timm's private ``VisionTransformer._pos_embed``; timm is pinned (requirements/lock.txt) and
+    this checks the call on the installed timm against its public ``forward_features``, which embeds, runs the
+    blocks and norms: without prompts and with zero adapters, MPT's features must be timm's own, to the bit."""
+    model = MPT(**{**SMALL, "num_prompts": 0}).eval()
+    dyn, _ = inputs()
+    with torch.no_grad():
+        torch.testing.assert_close(model.forward_features(dyn), model.backbone.forward_features(model.normalise(dyn)),
+                                   rtol=0, atol=0)
+
+
 def test_zero_adapters_with_prompts_equal_the_plain_blocks_on_the_same_sequence():
     model = MPT(**SMALL)
     dyn, clip = inputs()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,7 +126,7 @@ def test_atomic_writes_leave_nothing_behind_on_failure(tmp_path):
 #: The package's layers, bottom to top (the README's Layout section describes them). A module may import
 #: from its own layer and the ones below, never from above.
 LAYERS = [
-    {"io", "runtime", "config", "metrics", "paper", "profiles"},
+    {"io", "runtime", "config", "metrics", "paper", "profiles", "source"},
     {"motion"},
     {"data"},
     {"model"},
@@ -156,6 +157,100 @@ def _mpt_imports(path, package: list[str]) -> set[str]:
             if parts[0] == "mpt_utils" and len(parts) > 1:
                 found.add(parts[1])
     return found
+
+
+def _module_graph(package: Path) -> dict[str, set[str]]:
+    """Who imports whom inside ``package``, module by module (``pkg.sub.mod``), lazy imports inside functions
+    included. A name taken from a package is traced through its ``__init__``'s re-exports to the module that
+    defines it, so that a package handing names on is not itself counted as a link."""
+    import ast
+
+    root = package.name
+    files = {".".join((root, *p.relative_to(package).with_suffix("").parts)).removesuffix(".__init__"): p
+             for p in package.rglob("*.py")}
+    trees = {name: ast.parse(path.read_text()) for name, path in files.items()}
+
+    def base_of(name: str, node: ast.ImportFrom) -> str:
+        if not node.level:
+            return node.module or ""
+        parts = name.split(".")
+        is_package = files[name].name == "__init__.py"
+        keep = len(parts) - node.level + (1 if is_package else 0)
+        return ".".join(parts[:keep] + ([node.module] if node.module else []))
+
+    def defining(module: str, attr: str, seen: frozenset = frozenset()) -> str:
+        """The module that defines ``module.attr``: a submodule, or what ``module``'s ``__init__`` re-exports."""
+        if f"{module}.{attr}" in files:
+            return f"{module}.{attr}"
+        if module in files and files[module].name == "__init__.py" and module not in seen:
+            for node in trees[module].body:
+                if isinstance(node, ast.ImportFrom) and any((a.asname or a.name) == attr for a in node.names):
+                    real = next(a.name for a in node.names if (a.asname or a.name) == attr)
+                    return defining(base_of(module, node), real, seen | {module})
+        return module
+
+    graph: dict[str, set[str]] = {name: set() for name in files}
+    for name, tree in trees.items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                targets = [defining(base_of(name, node), a.name) for a in node.names]
+            else:
+                continue
+            graph[name] |= {t for t in targets if t in files and t != name}
+    return graph
+
+
+def import_cycles(package: Path) -> list[list[str]]:
+    """Every set of modules of ``package`` that import each other in a loop (strongly connected, 2 or more)."""
+    graph, order, low, stack, on_stack, cycles = _module_graph(package), {}, {}, [], set(), []
+
+    def visit(node: str) -> None:  # Tarjan's algorithm
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph[node]:
+            if nxt not in order:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], order[nxt])
+        if low[node] == order[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return cycles
+
+
+def test_no_import_cycle_anywhere_in_the_package():
+    assert import_cycles(REPO_ROOT / "mpt_utils") == []
+
+
+def test_the_cycle_check_finds_planted_cycles(tmp_path):
+    """The control: a lazy import back (a <-> b), and a loop through a subpackage's re-export (a -> sub.c -> a)."""
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from .b import g\nfrom .sub import h\n\n\ndef f():\n    pass\n")
+    (pkg / "b.py").write_text("def g():\n    from .a import f\n\n    return f\n")
+    (pkg / "sub" / "__init__.py").write_text("from .c import h\n")
+    (pkg / "sub" / "c.py").write_text("from ..a import f\n\n\ndef h():\n    return f\n")
+    (pkg / "d.py").write_text("from .sub import h\n")  # uses the subpackage, no loop
+    assert import_cycles(pkg) == [["pkg.a", "pkg.b", "pkg.sub.c"]]
+    (pkg / "b.py").write_text("def g():\n    pass\n")
+    (pkg / "sub" / "c.py").write_text("def h():\n    pass\n")
+    assert import_cycles(pkg) == []
 
 
 def test_no_import_runs_up_the_layers():

@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
+from mpt_utils.data import ArrayCache
 from mpt_utils.train import (
     ConfigMismatchError,
     TrainConfig,
     bootstrap_interval,
     compute_metrics,
     mean_interval,
+    prepare_inputs,
+    preprocessing_key,
     run_loso,
 )
 
@@ -380,3 +383,18 @@ def test_the_frozen_feature_probe_reads_a_head_only_runs_features_under_loso(tin
     mpt = run_loso(tiny_samples, TINY.replace(epochs=1), tmp_path / "mpt", progress=False)
     with pytest.raises(ValueError, match="only a head-only run"):
         frozen_feature_probe(mpt)
+
+
+@pytest.mark.parametrize("variant", ["mpt", "two_branch"])
+def test_the_preprocessing_key_is_what_the_cache_holds(variant, tiny_samples, tmp_path):
+    """One key names what a model's cached inputs depend on: prepare_inputs stores them under it (read back without
+    computing), the magnification settings matter to MPT's inputs and not to the two-branch network's key frames."""
+    config = TINY.replace(variant=variant)
+    prepare_inputs(tiny_samples[:2], config, tmp_path, progress=False)
+    cached = ArrayCache(tmp_path).load_or_compute(tiny_samples[0], preprocessing_key(config),
+                                                  lambda: pytest.fail("not in the cache under preprocessing_key"))
+    assert set(cached) == ({"dynamic", "magnified"} if variant == "mpt" else {"onset", "apex"})
+    louder = config.replace(alpha=config.alpha + 10)
+    assert (preprocessing_key(louder) == preprocessing_key(config)) == (variant == "two_branch")
+    assert preprocessing_key(config.replace(image_size=config.image_size * 2)) != preprocessing_key(config)
+

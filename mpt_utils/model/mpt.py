@@ -152,6 +152,8 @@ class MPT(nn.Module):
         """The input sequence ``[CLS, prompts, patches]``: ``(B, P + K + N, D)``."""
         bb = self.backbone
         x = bb.patch_embed(self.normalise(dynamic_image))
+        # timm has no public call that embeds without running the blocks: its private _pos_embed, with timm pinned
+        # (requirements/lock.txt) and checked against timm's public forward_features (tests/test_model.py)
         x = bb.patch_drop(bb._pos_embed(x))  # (B, P + N, D), CLS first
         prompts = self.prompt_tokens(magnified_clip, x.shape[0])
         if prompts is not None:

@@ -9,14 +9,18 @@ from ..config import TrainConfig
 from ..metrics import bootstrap_interval, chance_level, compute_metrics, mean_interval
 from . import claims
 from .ablations import ABLATIONS, Ablation, AblationRow
-from .inputs import ModelInputs, default_cache_dir, motion_inputs, prepare_inputs
+from .inputs import ModelInputs, default_cache_dir, motion_inputs, prepare_inputs, preprocessing_key
 from .loso import (
     ConfigMismatchError,
+    FittedFold,
+    FoldContext,
     LOSOResult,
     NoFinishedFoldsError,
     collect_results,
+    fit_fold,
     fold_dir_name,
     fold_done,
+    fold_of,
     folds_to_run,
     learning_rate,
     load_result,
@@ -63,6 +67,8 @@ __all__ = [
     "AblationRow",
     "BACKBONE_NOTES",
     "ConfigMismatchError",
+    "FittedFold",
+    "FoldContext",
     "LOSOResult",
     "NoFinishedFoldsError",
     "ModelInputs",
@@ -77,8 +83,10 @@ __all__ = [
     "compute_metrics",
     "default_cache_dir",
     "ensure_pretrained",
+    "fit_fold",
     "fold_dir_name",
     "fold_done",
+    "fold_of",
     "folds_to_run",
     "frozen_feature_probe",
     "learning_rate",
@@ -93,6 +101,7 @@ __all__ = [
     "pretraining_figure",
     "pretraining_report",
     "prepare_inputs",
+    "preprocessing_key",
     "probe_done",
     "resolve_classes",
     "run_loso",

@@ -11,6 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,10 +65,24 @@ class ModelInputs:
         return tuple((t.pin_memory() if cuda else t).to(device, non_blocking=cuda) for t in tensors)
 
 
+def _motion_key(config: TrainConfig) -> dict[str, Any]:
+    return {"what": "motion", "T": config.num_frames, "size": config.image_size, **config.magnify_kwargs(),
+            "scaling": config.dynamic_scaling}
+
+
+def _key_frames_key(config: TrainConfig) -> dict[str, Any]:
+    return {"what": "key frames", "size": config.image_size}
+
+
+def preprocessing_key(config: TrainConfig) -> dict[str, Any]:
+    """Every setting the cached inputs of ``config``'s model depend on (the cache's parameters): two runs with the
+    same key read the same preprocessed arrays."""
+    return _key_frames_key(config) if input_names(config.variant) == ("onset", "apex") else _motion_key(config)
+
+
 def motion_inputs(sample: Sample, config: TrainConfig, cache: ArrayCache | None = None) -> dict[str, np.ndarray]:
     """Dynamic image ``(S, S, 3)`` float32 in [0, 1] and magnified clip ``(T, S, S, 3)`` uint8."""
-    params = {"what": "motion", "T": config.num_frames, "size": config.image_size, **config.magnify_kwargs(),
-              "scaling": config.dynamic_scaling}
+    params = _motion_key(config)
 
     def compute() -> dict[str, np.ndarray]:
         clip = read_clip(sample, config.num_frames, config.image_size, cache=cache)
@@ -106,7 +121,7 @@ def dynamic_images(
 
 def key_frames(sample: Sample, config: TrainConfig, cache: ArrayCache | None = None) -> dict[str, np.ndarray]:
     """The onset and apex frames ``(S, S, 3)`` uint8, read as the clips are (:func:`~mpt_utils.data.read_key_frame`)."""
-    params = {"what": "key frames", "size": config.image_size}
+    params = _key_frames_key(config)
 
     def compute() -> dict[str, np.ndarray]:
         return {which: read_key_frame(sample, which, config.image_size) for which in ("onset", "apex")}

@@ -420,6 +420,42 @@ def run_fold(context: FoldContext, out_dir: Path, fold_no: int, subject: str, tr
         return "trained"
 
 
+def fold_of(samples: Sequence[Sample], subject: str) -> tuple[int, np.ndarray, np.ndarray]:
+    """The fold that holds ``subject`` out: ``(fold number, train indices, test indices)``; its number (the
+    subject's place in :func:`loso_splits`) seeds the fold's training and validation split."""
+    for fold_no, (group, train_idx, test_idx) in enumerate(loso_splits(samples)):
+        if group == subject:
+            return fold_no, train_idx, test_idx
+    raise ValueError(f"unknown fold {subject!r}; the folds are {[g for g, _, _ in loso_splits(samples)]}")
+
+
+@dataclass
+class FittedFold:
+    """One fold's trained model, its training history, the indices it was fed (in order) and its split."""
+
+    model: nn.Module
+    history: dict[str, Any]
+    fed: np.ndarray
+    fit_idx: np.ndarray
+    val_idx: np.ndarray
+
+
+def fit_fold(context: FoldContext, fold_no: int, subject: str, train_idx: np.ndarray,
+             on_epoch_end: EpochCallback | None = None, progress: bool = True) -> FittedFold:
+    """The one fold trainer: the run's validation split (whole training subjects, seeded by the run's seed plus
+    the fold number), then :func:`train_fold` from the run's template with that seed. Every way of training a fold
+    goes through it: :func:`run_loso` and :func:`run_task` (every executor), and
+    :func:`mpt_utils.analysis.load_fold_model` when it re-trains a fold whose weights are missing. Call it inside
+    ``intra_op_threads(config.threads)`` for the run's own bits."""
+    config = context.config
+    fit_idx, val_idx = _validation_split(context.samples, train_idx, config.val_subjects, config.seed + fold_no)
+    model, history, fed = train_fold(
+        context.template, context.inputs, context.labels, fit_idx, config, select_device(config.device),
+        config.seed + fold_no, val_idx=val_idx, on_epoch_end=on_epoch_end, subject=subject, progress=progress,
+    )
+    return FittedFold(model, history, fed, fit_idx, val_idx)
+
+
 def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, claim, on_epoch_end, progress):
     samples, config, labels, inputs = context.samples, context.config, context.labels, context.inputs
     device = select_device(config.device)
@@ -431,11 +467,8 @@ def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, c
             on_epoch_end(subject_, epoch, loss)
 
     start = time.perf_counter()
-    fit_idx, val_idx = _validation_split(samples, train_idx, config.val_subjects, config.seed + fold_no)
-    model, history, fed = train_fold(
-        context.template, inputs, labels, fit_idx, config, device, config.seed + fold_no,
-        val_idx=val_idx, on_epoch_end=beat, subject=subject, progress=progress,
-    )
+    fitted = fit_fold(context, fold_no, subject, train_idx, beat, progress)
+    model, history, fed, fit_idx, val_idx = fitted.model, fitted.history, fitted.fed, fitted.fit_idx, fitted.val_idx
     logits, features = predict(model, inputs, test_idx, config.batch_size, device, precision)
     seconds = time.perf_counter() - start
     fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(config.classes)))
@@ -528,7 +561,7 @@ def run_task(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path
     """
     out_dir = Path(out_dir)
     config = open_run(samples, config, out_dir)
-    fold_no, (_, train_idx, test_idx) = next((i, f) for i, f in enumerate(loso_splits(samples)) if f[0] == subject)
+    fold_no, train_idx, test_idx = fold_of(samples, subject)
     handler = _attach_log(out_dir)
     try:
         with claimed_fold(out_dir, subject) as (claim, holder), intra_op_threads(config.threads):
