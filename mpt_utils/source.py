@@ -22,7 +22,7 @@ from typing import Any
 _PACKAGE = Path(__file__).resolve().parent  # mpt_utils/
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Source:
     """Lines of a function or class of this package: ``code`` from ``path`` (relative to the repository), lines
     ``first``-``last`` of that file."""
@@ -35,6 +35,8 @@ class Source:
 
     def __str__(self) -> str:
         return f"# {self.name} ({self.path}, lines {self.first}-{self.last})\n{self.code}"
+
+    __repr__ = __str__  # what a plain-text front end shows (papermill's text/plain, a terminal)
 
     def _repr_markdown_(self) -> str:
         return f"`{self.name}` ({self.path}, lines {self.first}-{self.last}):\n\n```python\n{self.code}\n```"

@@ -45,6 +45,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     """Seconds of test time by group (setup, call and teardown; summed over the workers, which run side by side)."""
     seconds: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
+    modules: dict[str, float] = defaultdict(float)  # a module runs on one worker (--dist loadscope): its total
     for kind in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(kind, []):
             if not hasattr(report, "when"):
@@ -52,12 +53,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             group = next((g for g in TIME_GROUPS if g in report.keywords), "unit")
             seconds[group] += report.duration
             counts[group] += report.when == "call" or (report.when == "setup" and report.outcome == "skipped")
+            modules[report.nodeid.split("::")[0]] += report.duration
     if not seconds:
         return
     groups = sorted(seconds, key=seconds.get, reverse=True)
     terminalreporter.write_sep("-", "test time by group (seconds, summed over the workers)")
     for group in groups:
         terminalreporter.write_line(f"{group:>10}: {seconds[group]:7.0f} s in {counts[group]} tests")
+    longest = sorted(modules, key=modules.get, reverse=True)[:8]  # what LONGEST_FIRST should start first
+    terminalreporter.write_line("longest modules: " + ", ".join(f"{Path(m).name} {modules[m]:.0f} s" for m in longest))
     if os.environ.get(TIMES_ENV):
         Path(os.environ[TIMES_ENV]).write_text("".join(f"{g} {seconds[g]:.0f}\n" for g in groups))
 

@@ -61,6 +61,7 @@ def test_read_lock_keeps_the_pins_for_this_platform_and_refuses_ranges(tmp_path)
         pins.read_lock(tmp_path / "missing.txt")
 
 
+@pytest.mark.pinned
 def test_this_environment_holds_exactly_the_pinned_versions():
     """CI installs with the README's command, through the lock: every pin that applies here is what got installed
     (a fresh install of the README's quick start gives exactly these versions)."""

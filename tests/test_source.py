@@ -30,6 +30,7 @@ def test_a_method_is_dedented_and_renders_as_markdown_and_as_text():
     assert shown._repr_markdown_().startswith("`mpt_utils.model.adapters.GroupAdapter.forward` (mpt_utils/model/")
     assert "```python\ndef forward" in shown._repr_markdown_()
     assert str(shown).startswith("# mpt_utils.model.adapters.GroupAdapter.forward (") and shown.code in str(shown)
+    assert repr(shown) == str(shown)  # papermill's text/plain and a terminal show the code, not a dataclass
     assert show_source(GroupAdapter(8, 2).forward).code == shown.code  # a bound method: the same lines
 
 
