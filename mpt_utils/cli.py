@@ -27,6 +27,7 @@ import errno
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from .config import COLORS, PRECISIONS, ConfigError
 from .data import CLASS_SCHEMES, DatasetError, synthetic_params
@@ -45,6 +46,17 @@ from .train import ABLATIONS, ConfigMismatchError, NoFinishedFoldsError
 FLAGS = {"profile": "--profile", "dataset": "--dataset", "data_root": "--root", "scheme": "--scheme",
          "roots": "--root-casme2/--root-samm/--root-smic", "weights": "--weights", "pretrained": "--no-pretrained",
          "setting": "--{dashed}"}
+
+
+#: The run settings this command overrides: fields of :class:`~mpt_utils.config.TrainConfig`, each the option of the
+#: same name (``max_folds``: ``--max-folds``). Passed on from this one list; an option left out means the profile's.
+OVERRIDES = ("variant", "epochs", "max_folds", "alpha", "fs", "lambda_c", "skip_finest", "color", "chroma_attenuation",
+             "dynamic_scaling", "device", "precision", "seed")
+
+
+def _overrides(args: argparse.Namespace, leave_out: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The :data:`OVERRIDES` as given on the command line (None where an option was not given)."""
+    return {name: getattr(args, name) for name in OVERRIDES if name not in leave_out}
 
 
 def _sampling_rate(text: str) -> float | str:
@@ -192,10 +204,7 @@ def _main(args: argparse.Namespace) -> int:
             args.profile, dataset=args.dataset, data_root=args.root, scheme=args.scheme, weights=args.weights,
             roots={name: getattr(args, f"root_{name}") for name in COMPOSITE_SOURCES},
             pretrained=False if args.no_pretrained else None, flags=FLAGS, progress=not args.quiet,
-            variant=args.variant, epochs=args.epochs, max_folds=args.max_folds, alpha=args.alpha, fs=args.fs,
-            lambda_c=args.lambda_c, skip_finest=args.skip_finest, color=args.color,
-            chroma_attenuation=args.chroma_attenuation, dynamic_scaling=args.dynamic_scaling,
-            device=args.device, precision=args.precision, seed=args.seed,
+            **_overrides(args),
             errors="skip" if args.skip_bad_rows else "raise", fill_missing_frames=args.fill_missing_frames,
         )
         print(table_caveat(run))
@@ -238,9 +247,7 @@ def _amplitude_sweep(args: argparse.Namespace, executor: str) -> int:
     table = run_amplitude_sweep(
         args.out, args.profile, cache_dir=args.cache_dir, progress=not args.quiet, **given,
         weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS,
-        max_folds=args.max_folds, alpha=args.alpha, fs=args.fs, lambda_c=args.lambda_c,
-        skip_finest=args.skip_finest, color=args.color, chroma_attenuation=args.chroma_attenuation,
-        dynamic_scaling=args.dynamic_scaling, device=args.device, precision=args.precision,
+        **_overrides(args, leave_out=("variant", "seed", "epochs")),  # the sweep's rows, --seeds and its epochs
     )
     print((args.out / "amplitude.md").read_text())
     print("\n".join(sweep_verdict(table)))

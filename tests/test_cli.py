@@ -12,9 +12,22 @@ import pytest
 from conftest import make_casme2, make_samm, make_smic
 
 from mpt_utils import paper
-from mpt_utils.cli import main
+from mpt_utils.cli import OVERRIDES, build_parser, main
 
 FAST = ["--max-folds", "1", "--epochs", "1", "--quiet"]
+
+
+def test_the_overrides_are_listed_once_as_trainconfig_fields_with_their_options():
+    """cli.OVERRIDES is the one list: each a TrainConfig field with the option of its name, and every option that
+    names a TrainConfig field is in it, but --weights (a file, resolved and checked by resolve_run itself)."""
+    import dataclasses
+
+    from mpt_utils.config import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    options = {action.dest for action in build_parser()._actions}
+    assert set(OVERRIDES) <= fields and set(OVERRIDES) <= options
+    assert (options & fields) - set(OVERRIDES) == {"weights"}
 
 
 def test_single_run_writes_a_table_beside_the_paper(tmp_path, capsys):
