@@ -21,8 +21,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import Sample
-from .model import MPT, TwoBranchNet, build_model
-from .train import FoldContext, TrainConfig, fit_fold, fold_of, predict, prepare_inputs
+from .model import MPT, TwoBranchNet
+from .train import FoldContext, TrainConfig, fit_fold, fold_of, predict, prepare_inputs, run_template
 from .train.loso import fold_dir_name, fold_done, load_run_config
 
 # --- features and t-SNE --------------------------------------------------------------------------
@@ -352,14 +352,13 @@ def load_fold_model(
     """
     from safetensors.torch import load_file
 
-    from .runtime import intra_op_threads, seed_everything
+    from .runtime import intra_op_threads
 
     out_dir = Path(out_dir)
     config = load_run_config(out_dir)
     weights = out_dir / "folds" / fold_dir_name(subject) / "trainable.safetensors"
     if weights.exists():
-        seed_everything(config.seed)  # the same initial weights as the run's template (frozen tensors included)
-        model = build_model(config, len(config.classes))
+        model = run_template(config)  # the run's initial weights, frozen tensors included: the saved ones go on it
         state = load_file(str(weights))
         _, unexpected = model.load_state_dict(state, strict=False)
         missing = sorted({n for n, p in model.named_parameters() if p.requires_grad} - set(state))

@@ -102,11 +102,12 @@ def lock(upgrade: bool) -> int:
 
 
 def check() -> int:
-    wrong = mismatches(installed_versions(), read_lock())
+    pins = read_lock()
+    wrong = mismatches(installed_versions(), pins)
     for name, (pinned, have) in sorted(wrong.items()):
         print(f"{name}: pinned {pinned}, installed {have or 'nothing'}")
-    print(f"{len(wrong)} of {len(read_lock())} pins not held by {sys.executable}" if wrong
-          else f"all {len(read_lock())} pins held by {sys.executable}")
+    print(f"{len(wrong)} of {len(pins)} pins not held by {sys.executable}" if wrong
+          else f"all {len(pins)} pins held by {sys.executable}")
     return 1 if wrong else 0
 
 

@@ -30,6 +30,7 @@ from .loso import (
     resolve_classes,
     run_loso,
     run_task,
+    run_template,
     train_fold,
 )
 from .pretrain import (
@@ -107,6 +108,7 @@ __all__ = [
     "run_loso",
     "run_probe",
     "run_task",
+    "run_template",
     "synthetic_checkpoint",
     "train_fold",
 ]

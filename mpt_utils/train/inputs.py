@@ -74,10 +74,15 @@ def _key_frames_key(config: TrainConfig) -> dict[str, Any]:
     return {"what": "key frames", "size": config.image_size}
 
 
+def _reads_key_frames(config: TrainConfig) -> bool:
+    """Whether ``config``'s model reads the onset and apex frames (the two-branch network), not motion inputs."""
+    return input_names(config.variant) == ("onset", "apex")
+
+
 def preprocessing_key(config: TrainConfig) -> dict[str, Any]:
     """Every setting the cached inputs of ``config``'s model depend on (the cache's parameters): two runs with the
     same key read the same preprocessed arrays."""
-    return _key_frames_key(config) if input_names(config.variant) == ("onset", "apex") else _motion_key(config)
+    return _key_frames_key(config) if _reads_key_frames(config) else _motion_key(config)
 
 
 def motion_inputs(sample: Sample, config: TrainConfig, cache: ArrayCache | None = None) -> dict[str, np.ndarray]:
@@ -138,10 +143,9 @@ def prepare_inputs(
     """Preprocess every sample (cached) into the inputs ``config.variant``'s model reads, as :class:`ModelInputs`:
     the dynamic image and magnified clip (MPT), or the onset and apex frames (the two-branch network)."""
     cache = ArrayCache(cache_dir or default_cache_dir())
-    names = input_names(config.variant)
     n, s, t = len(samples), config.image_size, config.num_frames
-    if names == ("onset", "apex"):
-        tensors = {name: torch.empty((n, 3, s, s), dtype=torch.uint8) for name in names}
+    if _reads_key_frames(config):
+        tensors = {name: torch.empty((n, 3, s, s), dtype=torch.uint8) for name in input_names(config.variant)}
         read = key_frames
     else:
         tensors = {"dynamic": torch.empty((n, 3, s, s), dtype=torch.float32),

@@ -359,6 +359,13 @@ def open_run(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path
     return config
 
 
+def run_template(config: TrainConfig) -> nn.Module:
+    """The untrained model every fold of a run starts from: ``config``'s model built right after seeding with the
+    run's seed (the frozen backbone's random parts included), so a fold's saved trainable tensors fit it."""
+    seed_everything(config.seed)
+    return build_model(config, len(config.classes))
+
+
 @dataclass
 class FoldContext:
     """What every fold of one run shares: the inputs of all samples, their labels, the untrained model."""
@@ -373,9 +380,7 @@ class FoldContext:
     def build(cls, samples: Sequence[Sample], config: TrainConfig, cache_dir=None, progress: bool = True):
         """Preprocess (cached) and build the variant with the run's seed: every fold starts from these weights."""
         inputs = prepare_inputs(samples, config, cache_dir, progress=progress)  # batches are pinned on CUDA
-        seed_everything(config.seed)
-        template = build_model(config, len(config.classes))
-        return cls(samples, config, label_indices(samples, config.classes), inputs, template)
+        return cls(samples, config, label_indices(samples, config.classes), inputs, run_template(config))
 
 
 @contextmanager
@@ -468,23 +473,22 @@ def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, c
 
     start = time.perf_counter()
     fitted = fit_fold(context, fold_no, subject, train_idx, beat, progress)
-    model, history, fed, fit_idx, val_idx = fitted.model, fitted.history, fitted.fed, fitted.fit_idx, fitted.val_idx
-    logits, features = predict(model, inputs, test_idx, config.batch_size, device, precision)
+    logits, features = predict(fitted.model, inputs, test_idx, config.batch_size, device, precision)
     seconds = time.perf_counter() - start
     fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(config.classes)))
     tmp = folds_dir / f".tmp-{fold_dir_name(subject)}-{claim.token[:8]}"
     tmp.mkdir()
     try:  # a fold is written into tmp and renamed into place whole: a crash at any point leaves no fold folder
-        atomic_save_safetensors(tmp / "trainable.safetensors", model.trainable_state_dict())
+        atomic_save_safetensors(tmp / "trainable.safetensors", fitted.model.trainable_state_dict())
         atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
                         y_pred=logits.argmax(1), logits=logits, features=features,
                         keys=np.array([samples[i].key for i in test_idx]))
-        atomic_save_npy(tmp / "fed_indices.npy", np.unique(fed))
+        atomic_save_npy(tmp / "fed_indices.npy", np.unique(fitted.fed))
         atomic_write_json(tmp / "metrics.json", {
-            "subject": subject, "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)),
+            "subject": subject, "n_train": int(len(fitted.fit_idx)), "n_val": int(len(fitted.val_idx)),
             "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
             "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
-            "history": history, "device": str(device), "precision": precision.name,
+            "history": fitted.history, "device": str(device), "precision": precision.name,
             "threads": torch.get_num_threads(), "lr": learning_rate(config),
         })
         atomic_write_json(tmp / "COMPLETE", {**claim.info(), "finished": time.time()})
