@@ -15,10 +15,15 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the network in tests
 
-#: The test modules that take longest (minutes on two cores), started first: on two workers (pyproject's addopts,
-#: one module per worker at a time) they then run beside the many short modules instead of after them.
-LONGEST_FIRST = ("test_readme.py", "test_learning.py", "test_executors.py", "test_notebooks.py", "test_calibration.py",
-                 "test_install.py")
+#: The test modules that take longest (minutes on two cores), started first, longest first (pyproject's addopts keep
+#: this order: ``--no-loadscope-reorder``): on two workers they then run beside the many short modules instead of
+#: after them. Measured in a clean-clone CI (the "longest modules" line that every run prints).
+LONGEST_FIRST = ("test_notebooks.py", "test_learning.py", "test_executors.py", "test_calibration.py", "test_install.py",
+                 "test_readme.py", "test_cli.py")
+#: Modules whose tests share no costly module fixture: each of their tests may run on either worker (every other
+#: module runs whole on one worker, so that its module-scoped fixtures are made once). test_readme's 37 commands
+#: alone take about 400 s: on one worker they left the other idle at the end.
+SPREAD = ("test_readme.py", "test_cli.py", "test_calibration.py")
 #: The groups of the time report at the end of a run (``--durations`` names single tests): a test counts in the
 #: first group whose marker it carries, else in "unit".
 TIME_GROUPS = ("browser", "notebooks", "slurm", "install", "slow")
@@ -34,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a module is kept
+    for item in items:  # --dist loadgroup: a group runs on one worker; a test outside any group, on either
+        if item.path.name not in SPREAD:
+            item.add_marker(pytest.mark.xdist_group(item.path.name))
     if not config.getoption("--latest"):
         skip = pytest.mark.skip(reason="installs the newest releases: run with --latest -m latest")
         for item in items:
@@ -45,7 +53,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     """Seconds of test time by group (setup, call and teardown; summed over the workers, which run side by side)."""
     seconds: dict[str, float] = defaultdict(float)
     counts: dict[str, int] = defaultdict(int)
-    modules: dict[str, float] = defaultdict(float)  # a module runs on one worker (--dist loadscope): its total
+    modules: dict[str, float] = defaultdict(float)
+    workers: dict[str, float] = defaultdict(float)  # the busiest worker's total is about the run's length
     for kind in ("passed", "failed", "error", "skipped"):
         for report in terminalreporter.stats.get(kind, []):
             if not hasattr(report, "when"):
@@ -54,6 +63,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             seconds[group] += report.duration
             counts[group] += report.when == "call" or (report.when == "setup" and report.outcome == "skipped")
             modules[report.nodeid.split("::")[0]] += report.duration
+            node = getattr(report, "node", None)  # the xdist worker that ran it (absent with -n 0)
+            workers[node.gateway.id if node is not None else "main"] += report.duration
     if not seconds:
         return
     groups = sorted(seconds, key=seconds.get, reverse=True)
@@ -62,6 +73,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         terminalreporter.write_line(f"{group:>10}: {seconds[group]:7.0f} s in {counts[group]} tests")
     longest = sorted(modules, key=modules.get, reverse=True)[:8]  # what LONGEST_FIRST should start first
     terminalreporter.write_line("longest modules: " + ", ".join(f"{Path(m).name} {modules[m]:.0f} s" for m in longest))
+    terminalreporter.write_line("per worker: " + ", ".join(f"{w} {workers[w]:.0f} s" for w in sorted(workers)))
     if os.environ.get(TIMES_ENV):
         Path(os.environ[TIMES_ENV]).write_text("".join(f"{g} {seconds[g]:.0f}\n" for g in groups))
 
