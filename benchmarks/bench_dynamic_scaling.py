@@ -21,8 +21,9 @@ import time
 import warnings
 from pathlib import Path
 
-from mpt_utils.data import dynamic_scaling_table, load_dataset, make_synthetic
+from mpt_utils.data import load_dataset, make_synthetic
 from mpt_utils.profiles import get_profile
+from mpt_utils.train import dynamic_scaling_table
 
 
 def main() -> None:

@@ -29,10 +29,9 @@ from mpt_utils.data import (
     haar_face_detector,
     load_dataset,
     make_synthetic,
-    pixel_baselines,
-    probe_ranges,
     read_frame,
 )
+from mpt_utils.train import pixel_baselines, probe_ranges
 
 
 def face_rate(samples) -> float:

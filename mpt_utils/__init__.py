@@ -2,7 +2,7 @@
 
 One module per idea, each importable on its own:
 
-- :mod:`mpt_utils.runtime`  seeds, device selection, Colab detection, environment report
+- :mod:`mpt_utils.runtime`  paths, seeds and devices, where the code runs, messages, environment report
 - :mod:`mpt_utils.profiles` the ``ci`` / ``quick`` / ``paper`` settings shared by notebooks and CLIs
 - :mod:`mpt_utils.data`     dataset loaders, the synthetic generator, the clip reader, LOSO splits
 - :mod:`mpt_utils.motion`   rank pooling and Eulerian motion magnification

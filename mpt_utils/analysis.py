@@ -22,8 +22,18 @@ from torch.nn import functional as F
 
 from .data import Sample
 from .model import MPT, TwoBranchNet
-from .train import FoldContext, TrainConfig, fit_fold, fold_of, predict, prepare_inputs, run_template
-from .train.loso import fold_dir_name, fold_done, load_run_config
+from .train import (
+    FoldContext,
+    RunFolder,
+    TrainConfig,
+    fit_fold,
+    fold_done,
+    fold_of,
+    load_run_config,
+    predict,
+    prepare_inputs,
+    run_template,
+)
 
 # --- features and t-SNE --------------------------------------------------------------------------
 
@@ -356,7 +366,7 @@ def load_fold_model(
 
     out_dir = Path(out_dir)
     config = load_run_config(out_dir)
-    weights = out_dir / "folds" / fold_dir_name(subject) / "trainable.safetensors"
+    weights = RunFolder(out_dir).fold(subject) / RunFolder.WEIGHTS
     if weights.exists():
         model = run_template(config)  # the run's initial weights, frozen tensors included: the saved ones go on it
         state = load_file(str(weights))

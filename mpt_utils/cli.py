@@ -31,7 +31,17 @@ from typing import Any
 
 from .config import COLORS, PRECISIONS, ConfigError
 from .data import CLASS_SCHEMES, DatasetError, synthetic_params
-from .executors import ExecutorError, SlurmOptions, check_slurm, parse_devices, parse_extra, parse_time
+from .executors import (
+    Executor,
+    ExecutorError,
+    InProcess,
+    LocalWorkers,
+    Slurm,
+    SlurmOptions,
+    parse_devices,
+    parse_extra,
+    parse_time,
+)
 from .experiments import IncompleteError, collect, run_experiment, table_caveat
 from .io import OutputFolderError, check_output_folder
 from .model import PretrainedWeightsError
@@ -41,12 +51,6 @@ from .run import COMPOSITE_SOURCES, DATASETS, RunError, resolve_run
 from .runtime import DATA_ROOT_ENV, select_device
 from .sweep import AMPLITUDES, SEEDS, run_amplitude_sweep, sweep_verdict
 from .train import ABLATIONS, ConfigMismatchError, NoFinishedFoldsError
-
-#: How this command names each input in its messages (see :func:`mpt_utils.run.resolve_run`).
-FLAGS = {"profile": "--profile", "dataset": "--dataset", "data_root": "--root", "scheme": "--scheme",
-         "roots": "--root-casme2/--root-samm/--root-smic", "weights": "--weights", "pretrained": "--no-pretrained",
-         "setting": "--{dashed}"}
-
 
 #: The run settings this command overrides: fields of :class:`~mpt_utils.config.TrainConfig`, each the option of the
 #: same name (``max_folds``: ``--max-folds``). Passed on from this one list; an option left out means the profile's.
@@ -144,22 +148,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _executor_options(args: argparse.Namespace) -> tuple[str, list[str], SlurmOptions | None]:
-    """The executor and its settings, checked before any data work (:class:`ExecutorError` on bad input)."""
-    executor = "local" if args.gpus and args.executor == "inprocess" else args.executor
-    if executor == "local":
+def choose_executor(args: argparse.Namespace) -> Executor:
+    """The executor the options name (``--gpus`` alone means local workers), checked before any data work:
+    :class:`ExecutorError` for a device that is not there, a bad SLURM option or an unreachable cluster."""
+    name = "local" if args.gpus and args.executor == "inprocess" else args.executor
+    if name == "local":
         if not args.gpus:
             raise ExecutorError("--executor local needs --gpus: the GPUs to use (0,1,2,3) or cpu:N CPU workers")
-        return executor, parse_devices(args.gpus), None
+        return LocalWorkers(tuple(parse_devices(args.gpus)))
     if args.gpus:
-        raise ExecutorError(f"--gpus belongs to --executor local, not --executor {executor}")
-    if executor != "slurm":
-        return executor, [], None
-    options = SlurmOptions(partition=args.slurm_partition, gpus_per_task=args.slurm_gpus_per_task,
-                           time_min=parse_time(args.slurm_time), array_parallelism=args.slurm_array_parallelism,
-                           cpus_per_task=args.slurm_cpus_per_task, extra=parse_extra(args.slurm_option))
-    check_slurm(options.partition)
-    return executor, [], options
+        raise ExecutorError(f"--gpus belongs to --executor local, not --executor {name}")
+    if name == "inprocess":
+        return InProcess()
+    return Slurm(SlurmOptions(partition=args.slurm_partition, gpus_per_task=args.slurm_gpus_per_task,
+                              time_min=parse_time(args.slurm_time), array_parallelism=args.slurm_array_parallelism,
+                              cpus_per_task=args.slurm_cpus_per_task, extra=parse_extra(args.slurm_option)),
+                 wait=args.wait)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -195,7 +199,7 @@ def _main(args: argparse.Namespace) -> int:
                 select_device(args.device)
             except (RuntimeError, ValueError) as exc:
                 raise RunError(f"{exc} (--device)") from None
-        executor, devices, slurm = _executor_options(args)
+        executor = choose_executor(args)
         if args.ablation and "amplitude" in args.ablation:
             return _amplitude_sweep(args, executor)
         if args.amplitudes or args.seeds:
@@ -203,13 +207,13 @@ def _main(args: argparse.Namespace) -> int:
         run = resolve_run(
             args.profile, dataset=args.dataset, data_root=args.root, scheme=args.scheme, weights=args.weights,
             roots={name: getattr(args, f"root_{name}") for name in COMPOSITE_SOURCES},
-            pretrained=False if args.no_pretrained else None, flags=FLAGS, progress=not args.quiet,
+            pretrained=False if args.no_pretrained else None, caller="train", progress=not args.quiet,
             **_overrides(args),
             errors="skip" if args.skip_bad_rows else "raise", fill_missing_frames=args.fill_missing_frames,
         )
         print(table_caveat(run))
         print(run_experiment(run, args.out, args.ablation, cache_dir=args.cache_dir, progress=not args.quiet,
-                             executor=executor, devices=devices, slurm=slurm, wait_for_slurm=args.wait))
+                             executor=executor))
     except (RunError, DatasetError, PretrainedWeightsError, ConfigMismatchError, ExecutorError, ConfigError,
             OutputFolderError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -224,7 +228,7 @@ def _main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _amplitude_sweep(args: argparse.Namespace, executor: str) -> int:
+def _amplitude_sweep(args: argparse.Namespace, executor: Executor) -> int:
     """``--ablation amplitude``: synthetic sets only, checked before any data or pre-training work."""
     if args.ablation != ["amplitude"]:
         raise RunError("--ablation amplitude runs alone: start the other tables with their own command")
@@ -238,7 +242,7 @@ def _amplitude_sweep(args: argparse.Namespace, executor: str) -> int:
                        f"${DATA_ROOT_ENV})")
     if args.root:
         raise RunError("the amplitude sweep generates its own synthetic sets under --out: leave out --root")
-    if executor != "inprocess":
+    if not isinstance(executor, InProcess):
         raise RunError("the amplitude sweep runs in this process (its rows are small CPU runs): leave out --executor")
     if args.seed is not None or args.variant is not None:
         raise RunError("the amplitude sweep sets each run's seed (--seeds) and variant (its rows): leave out "
@@ -246,7 +250,7 @@ def _amplitude_sweep(args: argparse.Namespace, executor: str) -> int:
     given = {k: v for k, v in [("amplitudes", args.amplitudes), ("seeds", args.seeds), ("epochs", args.epochs)] if v}
     table = run_amplitude_sweep(
         args.out, args.profile, cache_dir=args.cache_dir, progress=not args.quiet, **given,
-        weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS,
+        weights=args.weights, pretrained=False if args.no_pretrained else None, caller="train",
         **_overrides(args, leave_out=("variant", "seed", "epochs")),  # the sweep's rows, --seeds and its epochs
     )
     print((args.out / "amplitude.md").read_text())

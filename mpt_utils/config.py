@@ -108,7 +108,7 @@ class TrainConfig:
     val_subjects: optional number of *training* subjects held out per fold for a validation
         curve; with ``select_epoch_on_val`` the weights of the best validation UAR are kept.
     classes: class names in label order (set by :func:`mpt_utils.run.resolve_run` from the class scheme).
-    seed, device, precision: see :mod:`mpt_utils.runtime`.
+    seed, device, precision: see :mod:`mpt_utils.runtime.devices`.
     threads: CPU threads for the tensor operations of a fold (None: torch's default on the machine). The bits of a
         fold can depend on it, so every executor (in-process, local workers, SLURM tasks) uses this value.
     max_folds: run only the first folds (None: every subject).

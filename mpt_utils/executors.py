@@ -3,13 +3,19 @@
 A run, or an ablation grid, expands to **tasks**: one per (row, left-out subject) whose fold is not finished yet.
 Every task is :func:`mpt_utils.train.run_task`: it claims its fold (two workers never train the same one, a dead
 worker's fold is taken over; :mod:`mpt_utils.train.claims`), trains it with the run's seed and thread count, and
-renames the finished fold folder into place. So every executor writes the same run folders as the in-process run,
-gives the same bits on the same machine, and resubmitting submits only what is unfinished.
+renames the finished fold folder into place. So every executor writes the same run folders, gives the same bits
+on the same machine, and rerunning (or resubmitting) does only what is unfinished.
 
-- :func:`run_local`: one worker process per device (``["cuda:0", "cuda:1"]``, or ``["cpu", "cpu"]``), each
-  pulling the next unclaimed task; blocks until all are done.
-- :func:`submit_slurm`: one SLURM job array through submitit; a preempted or timed-out task is requeued by
-  submitit's checkpointing and redoes its fold from the start. :func:`wait` follows it with a progress bar.
+An **executor** is an object with one method, ``run(tasks, samples, out)``, which returns an :class:`Outcome`:
+
+- :class:`InProcess` (the default): here, one fold after another, each row's inputs and untrained model made
+  once (:func:`mpt_utils.train.run_folds`);
+- :class:`LocalWorkers`: one worker process per device (``("cuda:0", "cuda:1")``, or ``("cpu", "cpu")``), each
+  pulling the next unclaimed task; blocks until all are done;
+- :class:`Slurm`: one SLURM job array through submitit; a preempted or timed-out task is requeued by submitit's
+  checkpointing and redoes its fold from the start. Making one checks that the cluster answers.
+
+The command line picks one from its options (``mpt_utils.cli``); a new executor is one more class here.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import multiprocessing
 import re
 import subprocess
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +34,7 @@ from submitit.helpers import Checkpointable
 from .config import TrainConfig
 from .data import Sample
 from .runtime import progress_bar
-from .train import claims, fold_dir_name, fold_done, run_task
+from .train import RunFolder, claims, fold_done, run_folds, run_task
 
 #: How often a waiting command looks at the fold folders, in seconds.
 POLL_S = 2.0
@@ -53,7 +60,7 @@ class Task:
     @property
     def claimed(self) -> bool:
         """True while a live worker holds the fold."""
-        info = claims.read(self.folder / "folds" / f".claim-{fold_dir_name(self.subject)}.json")
+        info = claims.read(RunFolder(self.folder).claim(self.subject))
         return info is not None and claims.stale_reason(info) is None
 
 
@@ -62,6 +69,43 @@ def counts(tasks: Sequence[Task]) -> dict[str, int]:
     done = sum(t.done for t in tasks)
     running = sum(t.claimed for t in tasks if not t.done)
     return {"done": done, "running": running, "pending": len(tasks) - done - running}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an executor reports when it returns: ``why`` a task it was given may be unfinished (said only when one
+    is), and for a job array left running (``Slurm(wait=False)``) ``follow``: how to follow it and collect it."""
+
+    why: str
+    follow: str | None = None
+
+
+class Executor(ABC):
+    """Runs tasks somewhere; see the module's docstring for the three kinds."""
+
+    @abstractmethod
+    def run(self, tasks: Sequence[Task], samples: Sequence[Sample], out: Path,
+            cache_dir: str | Path | None = None, progress: bool = True) -> Outcome:
+        """Run ``tasks`` (folds of run folders under the experiment folder ``out``) on ``samples``; return once
+        they are done or can go no further (or, detached, once submitted)."""
+
+
+@dataclass(frozen=True)
+class InProcess(Executor):
+    """Every task here, one fold after another, row by row (each row's inputs and model are made once)."""
+
+    def run(self, tasks, samples, out, cache_dir=None, progress=True) -> Outcome:
+        rows: dict[Path, list[Task]] = {}
+        for task in tasks:
+            rows.setdefault(task.folder, []).append(task)
+        held = []
+        for folder, row in rows.items():
+            if len(rows) > 1 and progress:
+                print(f"[{folder.relative_to(out)}] {row[0].row}")
+            outcomes = run_folds(samples, row[0].config, folder, [t.subject for t in row], cache_dir, progress)
+            held += [f"{row[0].row}: fold {subject} is {what}" for subject, what in outcomes.items()
+                     if what.startswith("held by")]
+        return Outcome("; ".join(held) or "the run stopped early")
 
 
 # --- local workers -----------------------------------------------------------------------------------
@@ -99,21 +143,31 @@ def _worker(tasks: list[Task], samples: list[Sample], device: str, cache_dir: st
             run_task(samples, task.config.replace(device=device), task.folder, task.subject, cache_dir=cache_dir)
 
 
-def run_local(tasks: Sequence[Task], samples: Sequence[Sample], devices: Sequence[str],
-              cache_dir: str | Path | None = None, progress: bool = True) -> list[str]:
-    """Run ``tasks`` on one worker process per device and wait for them; return the workers' failures."""
-    context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked CUDA state
-    workers = [context.Process(target=_worker, args=(list(tasks), list(samples), device,
-                                                       None if cache_dir is None else str(cache_dir)),
-                               name=f"mpt-worker-{i}-{device}") for i, device in enumerate(devices)]
-    for w in workers:
-        w.start()
-    with _progress(tasks, progress) as bar:
-        while any(w.is_alive() for w in workers):
+@dataclass(frozen=True)
+class LocalWorkers(Executor):
+    """One worker process per device (``("cuda:0", "cuda:1")``, or ``("cpu", "cpu")``: see :func:`parse_devices`),
+    each taking every task no one holds, in order; ``run`` blocks until they have all stopped."""
+
+    devices: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.devices:
+            raise ExecutorError("local workers need at least one device: the GPUs (0,1,2,3) or cpu:N")
+
+    def run(self, tasks, samples, out, cache_dir=None, progress=True) -> Outcome:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter per worker: no forked CUDA state
+        workers = [context.Process(target=_worker, args=(list(tasks), list(samples), device,
+                                                           None if cache_dir is None else str(cache_dir)),
+                                   name=f"mpt-worker-{i}-{device}") for i, device in enumerate(self.devices)]
+        for w in workers:
+            w.start()
+        with _progress(tasks, progress) as bar:
+            while any(w.is_alive() for w in workers):
+                _refresh(bar, tasks)
+                time.sleep(POLL_S)
             _refresh(bar, tasks)
-            time.sleep(POLL_S)
-        _refresh(bar, tasks)
-    return [f"{w.name} exited with status {w.exitcode}" for w in workers if w.exitcode != 0]
+        failures = [f"{w.name} exited with status {w.exitcode}" for w in workers if w.exitcode != 0]
+        return Outcome("; ".join(failures) or "the workers stopped early")
 
 
 # --- SLURM ---------------------------------------------------------------------------------------------
@@ -170,10 +224,9 @@ def check_slurm(partition: str | None) -> None:
 
 def submit_slurm(tasks: Sequence[Task], samples: Sequence[Sample], folder: str | Path, options: SlurmOptions,
                  cache_dir: str | Path | None = None) -> str:
-    """Submit ``tasks`` as one SLURM job array (submitit); return the array's job id."""
+    """Submit ``tasks`` as one SLURM job array (submitit), its logs in ``folder``; return the array's job id."""
     import submitit
 
-    check_slurm(options.partition)
     executor = submitit.AutoExecutor(folder=Path(folder) / "%j", cluster="slurm")
     params = {"name": "mpt-loso", "timeout_min": options.time_min}
     if options.partition:
@@ -196,6 +249,31 @@ def submit_slurm(tasks: Sequence[Task], samples: Sequence[Sample], folder: str |
     except Exception as exc:  # sbatch refused the array (a bad option, a limit): say so, nothing is queued
         raise ExecutorError(f"sbatch refused the job array: {exc}") from None
     return jobs[0].job_id.split("_")[0]
+
+
+@dataclass(frozen=True)
+class Slurm(Executor):
+    """One SLURM job array, one task per fold, with ``options``; its logs in ``<out>/slurm``. With ``wait``,
+    ``run`` follows it with a progress bar until it leaves the queue; without, it returns once submitted, with
+    :attr:`Outcome.follow` saying how to follow and collect it. Making one checks that SLURM answers and knows the
+    partition (:class:`ExecutorError`): before any data work, nothing submitted."""
+
+    options: SlurmOptions = SlurmOptions()
+    wait: bool = True
+
+    def __post_init__(self) -> None:
+        check_slurm(self.options.partition)
+
+    def run(self, tasks, samples, out, cache_dir=None, progress=True) -> Outcome:
+        logs = Path(out) / "slurm"
+        job = submit_slurm(tasks, samples, logs, self.options, cache_dir=cache_dir)
+        print(f"submitted SLURM job array {job}: {len(tasks)} fold(s); logs in {logs}")
+        if not self.wait:
+            return Outcome(f"the job array {job} is still running", follow=(
+                f"Follow it with `squeue -j {job}`; when it has finished (or at any time, for what is done), "
+                f"write the tables with `python -m mpt_utils.train collect --out {out}`."))
+        wait(tasks, job, progress=progress)
+        return Outcome(f"the job array {job} ended; its logs are in {logs}")
 
 
 class FoldTask(Checkpointable):

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import paper
 from .config import TrainConfig
-from .executors import SlurmOptions, Task, run_local, submit_slurm, wait
+from .executors import Executor, InProcess, Task
 from .io import atomic_write, atomic_write_json, atomic_write_text
 from .metrics import chance_level
 from .model import TWO_BRANCH_VARIANTS, require_hub_weights, trained_parameters
@@ -32,13 +32,13 @@ from .run import COMPOSITE, Run, run_from_spec
 from .train import (
     ABLATIONS,
     LOSOResult,
+    RunFolder,
     collect_results,
     fold_done,
     folds_to_run,
     open_run,
     prepare_inputs,
     preprocessing_key,
-    run_loso,
 )
 from .train.probe import load_probe, probe_done, run_probe
 
@@ -109,17 +109,14 @@ def run_experiment(
     ablations: Sequence[str] | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
-    executor: str = "inprocess",
-    devices: Sequence[str] = (),
-    slurm: SlurmOptions | None = None,
-    wait_for_slurm: bool = True,
+    executor: Executor | None = None,
 ) -> str:
     """Train ``run`` (or every row of the named ablations, ``"all"`` for all) under LOSO into ``out``; write and
     return the Markdown tables. Rerunning resumes: finished folds are never redone.
 
-    executor: ``"inprocess"`` (sequential, here), ``"local"`` (one worker per entry of ``devices``, e.g.
-        ``["cuda:0", "cuda:1"]``) or ``"slurm"`` (one job array with the ``slurm`` options; without
-        ``wait_for_slurm`` the returned text says how to follow and collect it).
+    executor: where the folds run (:mod:`mpt_utils.executors`): :class:`~mpt_utils.executors.InProcess` (the
+        default: here, one after another), :class:`~mpt_utils.executors.LocalWorkers` or
+        :class:`~mpt_utils.executors.Slurm` (without waiting, the returned text says how to follow and collect it).
 
     Before any work: ablation rows with another backbone must find that backbone's hub weights
     (:class:`~mpt_utils.model.PretrainedWeightsError` says how to get them), and a folder holding another
@@ -134,7 +131,7 @@ def run_experiment(
     run.prepare_backbone(progress=progress)
     if any(r.config.variant == "two_branch_ma2mi" for r in rows):  # the two-branch rows' pre-trained action branch
         run.prepare_action_branch(progress=progress)
-    existing = [r for r in rows if (r.folder / "config.json").exists()]
+    existing = [r for r in rows if RunFolder(r.folder).config.exists()]
     for row in existing:  # a mismatch is refused before anything is created
         open_run(run.samples, row.config, row.folder)
     unfinished = [r for r in rows if not r.probe and not all(fold_done(r.folder, s)
@@ -148,33 +145,19 @@ def run_experiment(
         if progress:
             print(f"[{row.folder.relative_to(out)}] {row.name}")
         run_probe(run.samples, row.config, row.probe, row.folder)
-    rows = [r for r in rows if not r.probe]
-    if executor == "inprocess":
-        for row in rows:
-            if len(rows) > 1 and progress:
-                print(f"[{row.folder.relative_to(out)}] {row.name}")
-            run_loso(run.samples, row.config, row.folder, cache_dir=cache_dir, progress=progress)
-        return write_tables(run, out, tables)
-    tasks = [Task(row.name, row.config, row.folder, subject) for row in rows
+    tasks = [Task(row.name, row.config, row.folder, subject) for row in unfinished
              for subject, _, _ in folds_to_run(run.samples, row.config) if not fold_done(row.folder, subject)]
-    if executor == "local":
-        failures = run_local(tasks, run.samples, devices, cache_dir=cache_dir, progress=progress)
-        return _finished(run, out, tables, tasks, "; ".join(failures) or "the workers stopped early")
-    if executor != "slurm":
-        raise ValueError(f"executor must be 'inprocess', 'local' or 'slurm', got {executor!r}")
     if not tasks:
         return write_tables(run, out, tables)
-    job = submit_slurm(tasks, run.samples, out / "slurm", slurm or SlurmOptions(), cache_dir=cache_dir)
-    print(f"submitted SLURM job array {job}: {len(tasks)} fold(s); logs in {out / 'slurm'}")
-    if not wait_for_slurm:
-        return (f"Follow it with `squeue -j {job}`; when it has finished (or at any time, for what is done), "
-                f"write the tables with `python -m mpt_utils.train collect --out {out}`.")
-    wait(tasks, job, progress=progress)
-    return _finished(run, out, tables, tasks, f"the job array {job} ended; its logs are in {out / 'slurm'}")
+    outcome = (executor or InProcess()).run(tasks, run.samples, out, cache_dir=cache_dir, progress=progress)
+    if outcome.follow:
+        return outcome.follow
+    return _finished(run, out, tables, tasks, outcome.why)
 
 
 def _finished(run: Run, out: Path, tables: dict[str, list[Row]], tasks: Sequence[Task], why: str) -> str:
-    """The tables; raises :class:`IncompleteError` (after writing them) when a task did not finish."""
+    """The tables; raises :class:`IncompleteError` (after writing them) when a task did not finish, saying
+    ``why``."""
     text = write_tables(run, out, tables)
     left = [t for t in tasks if not t.done]
     if left:
@@ -211,7 +194,7 @@ def row_result(run: Run, row: Row) -> LOSOResult | None:
     if row.probe:
         return load_probe(run.samples, row.config, row.folder) if probe_done(row.folder) else None
     subjects = [s for s, _, _ in folds_to_run(run.samples, row.config)]
-    if not (row.folder / "folds").is_dir() or not any(fold_done(row.folder, s) for s in subjects):
+    if not RunFolder(row.folder).folds.is_dir() or not any(fold_done(row.folder, s) for s in subjects):
         return None
     return collect_results(run.samples, row.config, row.folder, row.config.classes,
                            n_folds=len({s.group for s in run.samples}))

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -29,10 +28,6 @@ from .profiles import PROFILES
 from .run import RunError, resolve_run
 from .runtime import HEADLESS_ENV, REPO_ROOT, work_dir
 from .session import RUN_RECORD, find_notebooks
-
-#: How the runner names each input in its messages (see :func:`mpt_utils.run.resolve_run`).
-FLAGS = {"profile": "--profile", "dataset": "--dataset", "data_root": "--data-root", "scheme": "--scheme",
-         "weights": "--weights", "pretrained": "--no-pretrained"}
 
 
 def notebook_parameters(args: argparse.Namespace, output_root: Path) -> dict:
@@ -99,80 +94,6 @@ def failing_cell(executed: Path) -> str | None:
     return None
 
 
-#: Output lines a learner would read as something gone wrong: warnings (Python's, a logger's) and tracebacks.
-PROBLEM_LINE = re.compile(r"\b\w*Warning\b|\bWARNING\b|Traceback \(most recent call last\)")
-
-
-def visible_text(text: str) -> str:
-    """What a stream output shows once rendered: on every line, only what follows its last carriage return (a
-    text progress bar redraws itself that way)."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
-
-
-def merged_outputs(outputs: list[dict]) -> list[dict]:
-    """A cell's outputs as a reader sees them: consecutive stream outputs of the same stream (a progress bar's
-    updates arrive as many) merged into one, as JupyterLab and nbconvert's ``coalesce_streams`` do."""
-    merged: list[dict] = []
-    for out in outputs:
-        previous = merged[-1] if merged else None
-        if (out.get("output_type") == "stream" and previous is not None and previous.get("output_type") == "stream"
-                and previous.get("name") == out.get("name")):
-            merged[-1] = {**previous, "text": previous["text"] + out["text"]}
-        else:
-            merged.append(dict(out))
-    return merged
-
-
-def output_problems(executed: Path) -> list[str]:
-    """Everything in an executed notebook's outputs that does not read well: errors, warning or traceback lines,
-    and progress bars whose saved state is not their last (a widget's frozen "0%", a text bar left unfinished).
-    Each problem is ``"[cell N] what"``; an empty list means a clean notebook."""
-    import nbformat
-
-    problems = []
-    for cell in nbformat.read(str(executed), as_version=4).cells:
-        where = f"[cell {cell.get('execution_count')}]"
-        for out in merged_outputs(cell.get("outputs", [])):
-            if out.get("output_type") == "error":
-                problems.append(f"{where} raised {out.get('ename')}: {out.get('evalue')}")
-                continue
-            data = out.get("data", {})
-            if "application/vnd.jupyter.widget-view+json" in data and "%|" in data.get("text/plain", ""):
-                problems.append(f"{where} a progress widget saved as {data['text/plain'].strip()!r}")
-                continue
-            shown = out.get("text", "") if out.get("output_type") == "stream" else data.get("text/plain", "")
-            for line in visible_text(shown).splitlines():
-                if PROBLEM_LINE.search(line):
-                    problems.append(f"{where} {line.strip()[:200]}")
-                elif "%|" in line and "100%|" not in line:
-                    problems.append(f"{where} a progress bar ends unfinished: {line.strip()[:200]}")
-    return problems
-
-
-def figure_problems(folder: Path) -> list[str]:
-    """Saved figures of ``folder`` (``*.png``) whose caption overlaps an axes, read from the layout each figure
-    records when it is saved (:func:`mpt_utils.plotting.save_figure`); a figure without that record is a problem
-    too (it was saved some other way)."""
-    import json
-
-    from PIL import Image
-
-    from .plotting import boxes_overlap
-
-    problems = []
-    for png in sorted(folder.glob("*.png")):
-        with Image.open(png) as image:
-            record = image.info.get("mpt:layout")
-        if record is None:
-            problems.append(f"{png.name}: no caption layout recorded (saved without session.save?)")
-            continue
-        layout = json.loads(record)
-        hit = [i for i, box in enumerate(layout["axes"]) if boxes_overlap(layout["caption"], box)]
-        if hit:
-            problems.append(f"{png.name}: the caption overlaps axes {hit}")
-    return problems
-
-
 def print_summary(rows: list[tuple[str, str, float | None]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{'notebook'.ljust(width)}  status    seconds")
@@ -236,7 +157,7 @@ def _main(args: argparse.Namespace) -> int:
         notebooks = find_notebooks(args.notebooks_dir, args.only)
         # the notebooks' own run, resolved once here first: bad input stops before any notebook starts
         run = resolve_run(args.profile, dataset=args.dataset, data_root=args.data_root, scheme=args.scheme,
-                    weights=args.weights, pretrained=False if args.no_pretrained else None, flags=FLAGS)
+                    weights=args.weights, pretrained=False if args.no_pretrained else None, caller="notebooks")
     except (FileNotFoundError, ValueError, RunError, DatasetError, PretrainedWeightsError) as exc:
         print(f"error: {exc}", file=sys.stderr)  # OutputFolderError and ConfigError are ValueErrors
         return 2

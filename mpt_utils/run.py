@@ -15,7 +15,7 @@ nothing but the synthetic set it was asked for:
 5. the caption: which profile, data and backbone every figure and table comes from.
 
 Every bad input ends in a :class:`RunError` whose message names the flag or parameter of the command that
-received it (``flags`` maps each input to its name there).
+received it (``caller``: a key of :data:`INPUT_NAMES`).
 """
 
 from __future__ import annotations
@@ -57,16 +57,22 @@ COMPOSITE = "megc2019"
 COMPOSITE_SOURCES = ("casme2", "samm", "smic")
 DATASETS = ("synthetic", "casme2", "samm", "smic", COMPOSITE)
 
-#: How a Python caller names each input (the default ``flags`` of :func:`resolve_run`).
-PYTHON_NAMES = {
-    "profile": "profile=",
-    "dataset": "dataset=",
-    "data_root": "data_root=",
-    "roots": "roots={'casme2': ..., 'samm': ..., 'smic': ...}",
-    "scheme": "scheme=",
-    "weights": "weights=",
-    "pretrained": "pretrained=False",
-    "setting": "{name}=",  # any TrainConfig field: {name} is the field, {dashed} the same with dashes
+#: How each caller of :func:`resolve_run` names its inputs, so that an error names what the user typed: a Python
+#: caller (the default), the training command's options (``python -m mpt_utils.train``), the notebook runner's
+#: (``python -m mpt_utils.notebooks``) and a notebook's parameters cell. ``setting`` stands for any TrainConfig
+#: field: ``{name}`` is the field, ``{dashed}`` the same with dashes. A test holds each to its parser or cell.
+INPUT_NAMES: dict[str, dict[str, str]] = {
+    "python": {"profile": "profile=", "dataset": "dataset=", "data_root": "data_root=",
+               "roots": "roots={'casme2': ..., 'samm': ..., 'smic': ...}", "scheme": "scheme=", "weights": "weights=",
+               "pretrained": "pretrained=False", "setting": "{name}="},
+    "train": {"profile": "--profile", "dataset": "--dataset", "data_root": "--root", "scheme": "--scheme",
+              "roots": "--root-casme2/--root-samm/--root-smic", "weights": "--weights",
+              "pretrained": "--no-pretrained", "setting": "--{dashed}"},
+    "notebooks": {"profile": "--profile", "dataset": "--dataset", "data_root": "--data-root", "scheme": "--scheme",
+                  "weights": "--weights", "pretrained": "--no-pretrained"},
+    "parameters cell": {**{name: f"{name} = ... (parameters cell)"
+                           for name in ("profile", "dataset", "data_root", "scheme", "weights")},
+                        "pretrained": "pretrained = False (parameters cell)"},
 }
 
 
@@ -181,7 +187,7 @@ def resolve_run(
     scheme: str | None = None,
     weights: str | Path | None = None,
     pretrained: bool | None = None,
-    flags: Mapping[str, str] | None = None,
+    caller: str = "python",
     progress: bool = True,
     errors: str = "raise",
     fill_missing_frames: bool = False,
@@ -199,7 +205,7 @@ def resolve_run(
     scheme: the class scheme (``"casme2"``, ``"samm"``, ``"smic"``, ``"megc2019"``); None: the dataset's own.
     weights: a local checkpoint of the backbone (implies ``pretrained``).
     pretrained: None: the profile decides; False: a random backbone (a timing run, labelled as such).
-    flags: how the calling command names each input in its messages (``{"data_root": "--root", ...}``).
+    caller: who calls, so that messages name each input as it typed it: a key of :data:`INPUT_NAMES`.
     progress: progress bars while a synthetic set is generated.
     errors, fill_missing_frames: how the loader treats sheet rows that do not match the frames and missing key
         frames (see :func:`mpt_utils.data.load_dataset`; the command line's ``--skip-bad-rows`` and
@@ -207,7 +213,9 @@ def resolve_run(
     overrides: :class:`~mpt_utils.config.TrainConfig` fields (``epochs=3``, ``variant="head_only"`` ...);
         None values are ignored.
     """
-    names = {**PYTHON_NAMES, **(flags or {})}
+    if caller not in INPUT_NAMES:
+        raise ValueError(f"caller must be one of {sorted(INPUT_NAMES)}, got {caller!r}")
+    names = {**INPUT_NAMES["python"], **INPUT_NAMES[caller]}
     if not isinstance(profile, Profile):
         try:
             profile = get_profile(profile)

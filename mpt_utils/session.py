@@ -40,11 +40,6 @@ def find_notebooks(folder: Path, only: list[str] | None = None) -> list[Path]:
     return notebooks
 
 
-#: How a notebook names each input in its messages: the variables of its parameters cell.
-FLAGS = {name: f"{name} = ... (parameters cell)" for name in ("profile", "dataset", "data_root", "scheme", "weights")}
-FLAGS["pretrained"] = "pretrained = False (parameters cell)"
-
-
 @dataclass
 class NotebookSession:
     """What a notebook needs to know about its run.
@@ -111,7 +106,7 @@ def start_notebook(
     the backbone; ``<work_dir>/outputs`` for outputs; widgets unless the kernel runs headless (papermill).
     """
     run = resolve_run(profile, dataset=dataset, data_root=data_root, scheme=scheme, weights=weights,
-                      pretrained=pretrained, flags=FLAGS)
+                      pretrained=pretrained, caller="parameters cell")
     output_dir = Path(output_root or work_dir() / "outputs") / name
     output_dir.mkdir(parents=True, exist_ok=True)
     # what this notebook's figures and tables are about, for whoever reads the folder later (the book)

@@ -86,7 +86,8 @@ def run_amplitude_sweep(
 
     profile, overrides: as :func:`~mpt_utils.run.resolve_run` takes them (e.g. ``alpha=10``); ``epochs`` (None:
     the profile's) and the data's ``seed`` are set here. Returns the long table (pandas): one line per row,
-    amplitude and seed with ``f1``, ``uar``, ``accuracy``, ``clips``, ``folds`` and ``chance`` (F1 of a guess).
+    amplitude and seed with its ``kind`` ("model" or "linear probe"), ``f1``, ``uar``, ``accuracy``, ``clips``,
+    ``folds`` and ``chance`` (F1 of a guess).
     """
     import pandas as pd
 
@@ -113,7 +114,8 @@ def run_amplitude_sweep(
             else:
                 result = run_loso(run.samples, config, folder, cache_dir=cache_dir, progress=False)
             m = result.metrics
-            lines.append({"row": row.name, "amplitude_px": float(amplitude), "seed": int(seed), "f1": m["f1"],
+            lines.append({"row": row.name, "kind": "linear probe" if row.probe else "model",
+                          "amplitude_px": float(amplitude), "seed": int(seed), "f1": m["f1"],
                           "uar": m["uar"], "accuracy": m["accuracy"], "clips": m["n"],
                           "folds": f"{m['folds_run']}/{m['folds_total']}", "chance": chance_level(run.classes)})
     table = pd.DataFrame(lines)
@@ -172,7 +174,8 @@ def sweep_figure(table, chance: float, title: str = ""):
     for row in dict.fromkeys(table["row"]):
         part = summary.loc[row].sort_index()
         amplitudes = part.index.to_numpy(dtype=float)
-        style = {"ls": "--", "marker": "s"} if row.startswith("probe") else {"marker": "o"}
+        probe = (table.loc[table["row"] == row, "kind"] == "linear probe").all()
+        style = {"ls": "--", "marker": "s"} if probe else {"marker": "o"}
         (line,) = ax.plot(amplitudes, part["mean"], label=row, **style)
         if (part["seeds"] > 1).any():
             ax.fill_between(amplitudes, part["min"], part["max"], color=line.get_color(), alpha=0.15)

@@ -21,7 +21,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on the network in tes
 LONGEST_FIRST = ("test_notebooks.py", "test_learning.py", "test_executors.py", "test_calibration.py", "test_install.py",
                  "test_readme.py", "test_cli.py")
 #: Modules whose tests share no costly module fixture: each of their tests may run on either worker (every other
-#: module runs whole on one worker, so that its module-scoped fixtures are made once). test_readme's 37 commands
+#: module runs whole on one worker, so that its module-scoped fixtures are made once; see
+#: :func:`pytest_xdist_make_scheduler`). test_readme's 37 commands
 #: alone take about 400 s: on one worker they left the other idle at the end.
 SPREAD = ("test_readme.py", "test_cli.py", "test_calibration.py")
 #: The groups of the time report at the end of a run (``--durations`` names single tests): a test counts in the
@@ -39,14 +40,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the order within a module is kept
-    for item in items:  # --dist loadgroup: a group runs on one worker; a test outside any group, on either
-        if item.path.name not in SPREAD:
-            item.add_marker(pytest.mark.xdist_group(item.path.name))
     if not config.getoption("--latest"):
         skip = pytest.mark.skip(reason="installs the newest releases: run with --latest -m latest")
         for item in items:
             if "latest" in item.keywords:
                 item.add_marker(skip)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """xdist's scheduler by scope, the scope being a test module, or a single test of a module in SPREAD. (xdist's
+    own ``--dist loadgroup`` cannot do this under pytest 9.2: it renames the tests through an attribute that pytest
+    no longer reads, so every test became a scope of its own.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return nodeid if Path(module).name in SPREAD else module
+
+    return ModuleScheduling(config, log)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -8,7 +8,8 @@ import warnings
 
 import pytest
 
-from mpt_utils.data import load_dataset, make_synthetic, pixel_baselines, probe_ranges
+from mpt_utils.data import load_dataset, make_synthetic
+from mpt_utils.train import pixel_baselines, probe_ranges
 
 GRIDS, STRENGTHS = [16, 32], [0.01, 1.0]
 

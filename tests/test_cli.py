@@ -185,10 +185,10 @@ def test_bad_input_ends_with_exit_2_naming_the_flag_and_writes_nothing(case, tmp
 def test_the_baselines_table_puts_linear_probes_beside_the_models(tmp_path, capsys):
     from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
 
-    from mpt_utils.data import probe_model
-    from mpt_utils.data.checks import PROBE_GRID, PROBE_SIZE, _shrink, probe_images
     from mpt_utils.metrics import compute_metrics
     from mpt_utils.run import resolve_run
+    from mpt_utils.train import probe_model
+    from mpt_utils.train.probe import PROBE_GRID, PROBE_SIZE, _shrink, probe_images
 
     out = tmp_path / "baselines"
     assert main(["--profile", "ci", "--out", str(out), "--ablation", "baselines", *FAST]) == 0

@@ -114,6 +114,19 @@ def test_executor_options_are_checked():
         parse_extra(["qos"])
 
 
+def test_the_command_line_chooses_one_executor_object():
+    from mpt_utils.cli import build_parser, choose_executor
+    from mpt_utils.executors import InProcess, LocalWorkers
+
+    def chosen(*args):
+        return choose_executor(build_parser().parse_args([*GRID, "--out", "o", *args]))
+
+    assert chosen() == InProcess()
+    assert chosen("--gpus", "cpu:2") == chosen("--executor", "local", "--gpus", "cpu:2") == LocalWorkers(("cpu", "cpu"))
+    with pytest.raises(ExecutorError, match="at least one device"):
+        LocalWorkers(())
+
+
 @pytest.mark.parametrize("args, message", [
     (["--gpus", "7"], "no CUDA device [7]"),
     (["--executor", "local"], "needs --gpus"),

@@ -95,7 +95,7 @@ def test_zero_centred_scaling_keeps_no_change_at_mid_grey_in_every_clip():
 
 
 def test_the_scaling_table_measures_both_scalings(tiny_samples):
-    from mpt_utils.data import dynamic_scaling_table
+    from mpt_utils.train import dynamic_scaling_table
 
     table = dynamic_scaling_table(tiny_samples, size=32, num_frames=8, grids=(4,))
     assert list(table.index) == ["minmax", "zero_centred"]

@@ -13,14 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mpt_utils.notebooks import (
-    build_parser,
-    figure_problems,
-    find_notebooks,
-    kernel_manager_class,
-    notebook_parameters,
-    output_problems,
-)
+from mpt_utils.notebooks import build_parser, find_notebooks, kernel_manager_class, notebook_parameters
+from mpt_utils.output_checks import figure_problems, output_problems
 from mpt_utils.runtime import HEADLESS_ENV, REPO_ROOT, REPO_URL
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"

@@ -8,7 +8,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mpt_utils.notebooks import figure_problems
+from mpt_utils.output_checks import figure_problems
 from mpt_utils.plotting import add_caption, caption_overlaps, save_figure
 
 CAPTION = "profile quick · synthetic data (casme2 scheme, 144 clips) · vit_tiny pre-trained on synthetic AUs"

@@ -134,7 +134,7 @@ LAYERS = [
     {"run"},
     {"experiments", "executors", "analysis", "plotting", "sweep"},
     {"cli", "session"},
-    {"notebooks", "book"},
+    {"notebooks", "book", "output_checks"},
 ]
 
 

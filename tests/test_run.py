@@ -120,14 +120,37 @@ def test_a_data_folder_is_recognised_by_its_layout(layout, tmp_path):
         assert run.dataset == layout and run.root == folder
 
 
+def test_every_caller_names_its_inputs_by_its_own_options_or_parameters():
+    import re
+
+    from mpt_utils import cli, notebooks
+    from mpt_utils.run import INPUT_NAMES
+    from mpt_utils.runtime import REPO_ROOT
+    from mpt_utils.session import find_notebooks
+
+    for caller, parser in (("train", cli.build_parser()), ("notebooks", notebooks.build_parser())):
+        options = {option for action in parser._actions for option in action.option_strings}
+        for name, flag in INPUT_NAMES[caller].items():
+            wanted = [f"--{field.replace('_', '-')}" for field in cli.OVERRIDES] if name == "setting" else \
+                flag.split("/")
+            assert set(wanted) <= options, (caller, name, sorted(set(wanted) - options))
+    for path in find_notebooks(REPO_ROOT / "notebooks"):
+        cell = next(c for c in json.loads(path.read_text())["cells"] if "parameters" in c["metadata"].get("tags", []))
+        source = "".join(cell["source"])
+        for name, text in INPUT_NAMES["parameters cell"].items():
+            assert re.search(rf"^{text.split(' = ')[0]}\s*=", source, re.M), (path.name, name)
+    with pytest.raises(ValueError, match="caller must be one of"):
+        _resolve("ci", caller="a notebook")
+
+
 def test_an_unknown_or_missing_folder_is_refused_naming_the_callers_flag(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(RunError, match=r"cannot tell which dataset .* pass --dataset casme2"):
-        _resolve("ci", data_root=empty, flags={"dataset": "--dataset"})
+        _resolve("ci", data_root=empty, caller="train")
     assert list(empty.iterdir()) == []  # no synthetic set written where none was asked for
     with pytest.raises(RunError, match=r"does not exist \(--data-root\)"):
-        _resolve("ci", data_root=tmp_path / "missing", flags={"data_root": "--data-root"})
+        _resolve("ci", data_root=tmp_path / "missing", caller="notebooks")
     with pytest.raises(RunError, match=r"needs its folder: pass data_root="):
         _resolve("ci", dataset="smic")
     with pytest.raises(RunError, match="contradict"):

@@ -40,6 +40,7 @@ def test_one_seed_gives_the_same_people_and_clips_at_every_amplitude_only_the_mo
 def test_every_row_is_scored_on_every_amplitude_and_written(sweep):
     out, table = sweep
     assert len(table) == 4 and set(table["row"]) == {"probe: dynamic image", "MPT"}
+    assert dict(zip(table["row"], table["kind"])) == {"probe: dynamic image": "linear probe", "MPT": "model"}
     assert set(table["amplitude_px"]) == {0.5, 4.0} and table["f1"].between(0, 1).all()
     assert table["folds"].tolist() == ["2/3"] * 4  # the ci profile's max_folds, for every row
     assert pd.read_csv(out / "amplitude.csv")["f1"].tolist() == pytest.approx(table["f1"].tolist())

@@ -134,10 +134,42 @@ def test_run_writes_every_artefact_and_never_trains_on_the_test_subject(finished
     assert reloaded.metrics["f1"] == finished_run.metrics["f1"] and reloaded.config.epochs == TINY.epochs
 
 
+def test_the_run_folder_names_every_file_a_run_writes(finished_run, tiny_samples):
+    from mpt_utils.train import RunFolder
+
+    folder = RunFolder(finished_run.out_dir)
+    subjects = sorted({s.group for s in tiny_samples})
+    assert folder.finished_folds() == sorted(folder.fold(s) for s in subjects)
+    assert all(folder.fold_done(s) and not folder.claim(s).exists() for s in subjects)
+    for fold in folder.finished_folds():  # exactly the artefacts the layout names, nothing else
+        assert sorted(p.name for p in fold.iterdir()) == sorted(
+            [RunFolder.WEIGHTS, RunFolder.PREDICTIONS, RunFolder.FED, RunFolder.METRICS, RunFolder.COMPLETE])
+    assert {folder.config, folder.log, folder.results, folder.predictions, folder.summary} <= set(
+        folder.path.iterdir())
+    assert not folder.fold_done("nobody") and list(folder.claims()) == []
+
+
 def test_same_seed_on_cpu_gives_identical_predictions(finished_run, tiny_samples, tmp_path):
     again = run_loso(tiny_samples, TINY, tmp_path / "b", progress=False)
     assert again.predictions["prediction"].tolist() == finished_run.predictions["prediction"].tolist()
     np.testing.assert_array_equal(again.features, finished_run.features)
+
+
+def test_the_folds_of_a_run_in_this_process_share_one_context_and_refuse_another_runs(tiny_samples, tmp_path,
+                                                                                        monkeypatch):
+    from mpt_utils.train import FoldContext, open_run, run_task
+
+    built = []
+    real_build = FoldContext.build.__func__
+    monkeypatch.setattr(FoldContext, "build", classmethod(lambda cls, *a, **k: built.append(a[1]) or real_build(
+        cls, *a, **k)))
+    config = TINY.replace(epochs=1, max_folds=2)
+    run_loso(tiny_samples, config, tmp_path / "a", progress=False)  # two folds, each through run_task
+    assert len(built) == 1 and len([p for p in (tmp_path / "a" / "folds").iterdir()]) == 2
+    context = FoldContext.build(tiny_samples, open_run(tiny_samples, config, tmp_path / "a"), progress=False)
+    other = config.replace(seed=1)
+    with pytest.raises(ValueError, match="made for another run"):
+        run_task(tiny_samples, other, tmp_path / "b", tiny_samples[0].group, context=context)
 
 
 def test_resume_after_an_interruption_loses_no_finished_fold(finished_run, tiny_samples, tmp_path):
@@ -369,8 +401,7 @@ def test_the_paper_profile_runs_end_to_end_on_the_cpu_at_toy_size(tmp_path):
 def test_the_frozen_feature_probe_reads_a_head_only_runs_features_under_loso(tiny_samples, tmp_path):
     from sklearn.model_selection import LeaveOneGroupOut, cross_val_predict
 
-    from mpt_utils.data import probe_model
-    from mpt_utils.train import frozen_feature_probe
+    from mpt_utils.train import frozen_feature_probe, probe_model
 
     result = run_loso(tiny_samples, TINY.replace(variant="head_only", epochs=1), tmp_path / "head", progress=False)
     p = result.predictions

@@ -11,16 +11,7 @@ Typical use::
 A run (profile, data, class scheme, backbone) is put together by :func:`mpt_utils.run.resolve_run`.
 """
 
-from .checks import (
-    MAGNIFICATION_SETTINGS,
-    PROBE_INPUTS,
-    dynamic_scaling_table,
-    magnification_table,
-    pixel_baselines,
-    probe_model,
-    probe_predictions,
-    probe_ranges,
-)
+from .checks import MAGNIFICATION_SETTINGS, magnification_table
 from .clips import (
     KEY_FRAMES,
     ArrayCache,
@@ -78,7 +69,6 @@ __all__ = [
     "KEY_FRAMES",
     "MAGNIFICATION_SETTINGS",
     "PRESETS",
-    "PROBE_INPUTS",
     "Sample",
     "apply_scheme",
     "check_classes",
@@ -99,14 +89,9 @@ __all__ = [
     "load_smic",
     "loso_splits",
     "one_per_class",
-    "dynamic_scaling_table",
     "magnification_table",
     "make_synthetic",
     "subject_identities",
-    "pixel_baselines",
-    "probe_model",
-    "probe_predictions",
-    "probe_ranges",
     "read_clip",
     "read_frame",
     "read_key_frame",

@@ -1,4 +1,5 @@
-"""LOSO training: cached inputs, the fold loop, the synthetic backbone pre-training, the ablation rows.
+"""Every fit: cached inputs, the fold loop and its run folder, the linear probe, the synthetic backbone pre-training,
+the ablation rows.
 
 The command line is ``python -m mpt_utils.train`` (see :mod:`mpt_utils.cli`); a run is put together by
 :func:`mpt_utils.run.resolve_run`. ``TrainConfig`` and the metrics live at the bottom of the package
@@ -18,7 +19,6 @@ from .loso import (
     NoFinishedFoldsError,
     collect_results,
     fit_fold,
-    fold_dir_name,
     fold_done,
     fold_of,
     folds_to_run,
@@ -28,6 +28,7 @@ from .loso import (
     open_run,
     predict,
     resolve_classes,
+    run_folds,
     run_loso,
     run_task,
     run_template,
@@ -45,7 +46,19 @@ from .pretrain import (
     pretraining_report,
     synthetic_checkpoint,
 )
-from .probe import frozen_feature_probe, load_probe, probe_done, run_probe
+from .probe import (
+    PROBE_INPUTS,
+    dynamic_scaling_table,
+    frozen_feature_probe,
+    load_probe,
+    pixel_baselines,
+    probe_done,
+    probe_model,
+    probe_predictions,
+    probe_ranges,
+    run_probe,
+)
+from .run_folder import RunFolder, fold_dir_name
 
 #: Exported from :mod:`.shipped` on first use, so that ``python -m mpt_utils.train.shipped`` (the rebuild command)
 #: finds that module not imported yet (Python's runpy warns about a module imported twice).
@@ -62,7 +75,6 @@ def __getattr__(name: str):
 
 __all__ = [
     *_FROM_SHIPPED,
-    "action_pretraining",
     "ABLATIONS",
     "Ablation",
     "AblationRow",
@@ -71,10 +83,13 @@ __all__ = [
     "FittedFold",
     "FoldContext",
     "LOSOResult",
-    "NoFinishedFoldsError",
     "ModelInputs",
+    "NoFinishedFoldsError",
+    "PROBE_INPUTS",
     "PretrainConfig",
+    "RunFolder",
     "TrainConfig",
+    "action_pretraining",
     "backbone_note",
     "backbone_source",
     "bootstrap_interval",
@@ -83,6 +98,7 @@ __all__ = [
     "collect_results",
     "compute_metrics",
     "default_cache_dir",
+    "dynamic_scaling_table",
     "ensure_pretrained",
     "fit_fold",
     "fold_dir_name",
@@ -97,14 +113,19 @@ __all__ = [
     "mean_interval",
     "motion_inputs",
     "open_run",
+    "pixel_baselines",
     "predict",
+    "prepare_inputs",
+    "preprocessing_key",
     "pretrain_backbone",
     "pretraining_figure",
     "pretraining_report",
-    "prepare_inputs",
-    "preprocessing_key",
     "probe_done",
+    "probe_model",
+    "probe_predictions",
+    "probe_ranges",
     "resolve_classes",
+    "run_folds",
     "run_loso",
     "run_probe",
     "run_task",

@@ -18,7 +18,7 @@ _NONE = Published(None, None)
 @dataclass(frozen=True)
 class AblationRow:
     """One row: the paper's label, the :class:`~mpt_utils.config.TrainConfig` changes, the paper's result; or,
-    with ``probe`` (one of :data:`~mpt_utils.data.PROBE_INPUTS`), a linear probe on that input instead of a model
+    with ``probe`` (one of :data:`~mpt_utils.train.PROBE_INPUTS`), a linear probe on that input instead of a model
     (:func:`~mpt_utils.train.probe.run_probe`), on the same held-out subjects."""
 
     name: str

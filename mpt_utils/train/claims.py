@@ -17,7 +17,7 @@ that applies:
 
 A stale claim is replaced atomically (write, then ``os.replace``) and read back: of two workers taking it over
 at once, the one whose token is in the file wins. The fold's temporary folders of the dead worker are then
-discarded by the winner (:func:`mpt_utils.train.loso.run_fold`).
+discarded by the winner (:func:`mpt_utils.train.loso.claimed_fold`).
 """
 
 from __future__ import annotations

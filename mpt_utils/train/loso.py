@@ -1,26 +1,16 @@
 """Leave-one-subject-out training with a frozen backbone: honest, resumable, GPU-ready.
 
-Layout of a run folder (``out_dir``)::
-
-    config.json              the TrainConfig and the dataset's fingerprint (checked on rerun)
-    train.log                the log of every run in this folder
-    folds/<subject>/         one folder per finished fold, renamed into place when complete:
-        trainable.safetensors   the trained tensors only (the frozen backbone is not copied)
-        predictions.npz         held-out indices, labels, predictions, logits, CLS features
-        fed_indices.npy         every sample index that was fed to training in this fold
-        metrics.json            the fold's metrics, losses per epoch, timing, device, precision, threads
-        COMPLETE                who finished it and when (host, process, SLURM job)
-    folds/.claim-<subject>.json  the worker training that fold right now (see :mod:`.claims`)
-    folds/.tmp-<subject>-<id>/   a fold being written; renamed to folds/<subject>/ when complete
-    results.json, predictions.csv, summary.md   pooled results over the finished folds
+A run writes into its run folder (``out_dir``), whose layout :mod:`.run_folder` owns: ``config.json`` (checked on
+rerun), ``train.log``, one ``folds/<subject>/`` per finished fold (renamed into place complete), the claims of the
+folds being trained, and the pooled ``results.json``, ``predictions.csv`` and ``summary.md``.
 
 Protocol: the left-out subject is used for nothing but the final predictions. Epochs are fixed
 in advance; the optional validation split comes from the training subjects only.
 
-Every fold is a task (:func:`run_task`) that any worker may take: in this process (:func:`run_loso`, one
-after another), on local workers or as a SLURM array task (:mod:`mpt_utils.executors`). Resuming: finished
-folds are skipped; a fold left by a dead worker (its claim stale, its temporary folder half written) is taken
-over and redone from its start.
+Every fold is a task (:func:`run_task`) that any worker may take: in this process (:func:`run_loso` and
+:func:`run_folds`, one after another), on local workers or as a SLURM array task (:mod:`mpt_utils.executors`).
+Resuming: finished folds are skipped; a fold left by a dead worker (its claim stale, its temporary folder half
+written) is taken over and redone from its start.
 """
 
 from __future__ import annotations
@@ -28,7 +18,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import re
+import os
 import shutil
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -67,6 +57,7 @@ from ..runtime import intra_op_threads, progress_bar, seed_everything, select_de
 from . import claims
 from .inputs import ModelInputs, prepare_inputs
 from .pretrain import backbone_note, backbone_source
+from .run_folder import RunFolder
 
 log = logging.getLogger("mpt_utils.train")
 
@@ -131,11 +122,6 @@ def dataset_fingerprint(samples: Sequence[Sample]) -> list[str]:
     return [f"{s.key}:{s.label}" for s in samples]
 
 
-def fold_dir_name(subject: str) -> str:
-    """The folder name of a subject's fold (``synthetic/sub01`` -> ``synthetic_sub01``)."""
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", subject)
-
-
 def weights_identity(config: TrainConfig) -> str | None:
     """What identifies the run's pre-trained weights: the SHA-256 of ``config.weights`` (the backbone of MPT's
     variants), of ``config.action_weights`` (``"two_branch_ma2mi"``), None without a file (``"two_branch"``).
@@ -161,7 +147,7 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str], d
     Settings compare by value, except the checkpoint, which compares by content (``weights_sha256``): a folder
     moved elsewhere resumes with the same file found in its new place, and records that place.
     """
-    path = out_dir / "config.json"
+    path = RunFolder(out_dir).config
     wanted = {"config": config.result_fields(), "weights_sha256": digest, "dataset": fingerprint}
     if not path.exists():
         atomic_write_json(path, wanted)
@@ -193,12 +179,23 @@ def _check_out_dir(out_dir: Path, config: TrainConfig, fingerprint: list[str], d
         atomic_write_json(path, {**saved, "config": {**saved["config"], **moved}})
 
 
-def _attach_log(out_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(out_dir / "train.log")
+@contextmanager
+def logging_to(out_dir: Path) -> Iterator[None]:
+    """Write this module's log into ``out_dir/train.log`` for the block; nested blocks on the same folder (a run
+    and its folds) write each line once."""
+    path = os.path.abspath(RunFolder(out_dir).log)
+    if any(getattr(h, "baseFilename", None) == path for h in log.handlers):
+        yield
+        return
+    handler = logging.FileHandler(path)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    return handler
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        handler.close()
 
 
 def _validation_split(samples: Sequence[Sample], train_idx: np.ndarray, n_subjects: int, seed: int):
@@ -330,8 +327,7 @@ def train_fold(
 
 def fold_done(out_dir: str | Path, subject: str) -> bool:
     """True when the subject's fold folder is complete (it appears, by one rename, with its ``COMPLETE`` marker)."""
-    final = Path(out_dir) / "folds" / fold_dir_name(subject)
-    return (final / "COMPLETE").is_file() or (final / "metrics.json").is_file()
+    return RunFolder(out_dir).fold_done(subject)
 
 
 def folds_to_run(samples: Sequence[Sample], config: TrainConfig) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -344,17 +340,17 @@ def open_run(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path
     """Create (or check) the run folder ``out_dir`` for ``config`` on ``samples``; return the config with its
     classes set. Raises :class:`ConfigMismatchError` for a folder that holds another run (nothing is written)."""
     out_dir = Path(out_dir)
+    folder = RunFolder(out_dir)
     config = config.replace(classes=resolve_classes(samples, config))
     digest = weights_identity(config)  # a missing checkpoint fails here, before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    for folder in (out_dir, out_dir / "folds"):  # what a writer killed before its rename left behind
-        for stale in remove_stale_temporaries(folder):
+    for parent in (out_dir, folder.folds):  # what a writer killed before its rename left behind
+        for stale in remove_stale_temporaries(parent):
             log.info("removed %s, left by an interrupted write", stale.name)
     _check_out_dir(out_dir, config, dataset_fingerprint(samples), digest)
-    (out_dir / "folds").mkdir(exist_ok=True)
-    for claim in (out_dir / "folds").glob(".claim-*.json"):  # a worker killed after its fold was in place
-        fold = claim.name[len(".claim-"):-len(".json")]
-        if fold_done(out_dir, fold) and (reason := claims.discard_if_stale(claim)):
+    folder.folds.mkdir(exist_ok=True)
+    for fold, claim in folder.claims():  # a worker killed after its fold was in place
+        if folder.fold_done(fold) and (reason := claims.discard_if_stale(claim)):
             log.info("removed the claim on the finished fold %s: %s", fold, reason)
     return config
 
@@ -390,9 +386,8 @@ def claimed_fold(out_dir: Path, subject: str) -> Iterator[tuple[claims.Claim | N
     On entering, a stale claim is taken over (logged) and the fold's temporary folders left by its dead worker
     are discarded; on leaving, however the block ends, the claim is released.
     """
-    folds_dir = Path(out_dir) / "folds"
-    name = fold_dir_name(subject)
-    claim, note = claims.acquire(folds_dir / f".claim-{name}.json")
+    folder = RunFolder(out_dir)
+    claim, note = claims.acquire(folder.claim(subject))
     if claim is None:
         log.info("fold %s: held by %s, left to it", subject, note)
         yield None, note
@@ -400,29 +395,12 @@ def claimed_fold(out_dir: Path, subject: str) -> Iterator[tuple[claims.Claim | N
     try:
         if note:
             log.info("fold %s: %s", subject, note)
-        for stale in folds_dir.glob(f".tmp-{name}-*"):
+        for stale in folder.temporary_folds(subject):
             log.info("discarding the interrupted fold %s; it is redone from its start", stale.name)
             shutil.rmtree(stale, ignore_errors=True)
         yield claim, ""
     finally:
         claim.release()
-
-
-def run_fold(context: FoldContext, out_dir: Path, fold_no: int, subject: str, train_idx: np.ndarray,
-             test_idx: np.ndarray, on_epoch_end: EpochCallback | None = None, progress: bool = True) -> str:
-    """Train and save one fold, if no live worker holds it (see :mod:`.claims`); return what happened.
-
-    The fold is written into a temporary folder of its own and renamed into place complete, with its
-    ``COMPLETE`` marker: a worker killed inside a fold leaves no half-written fold folder.
-    """
-    with claimed_fold(out_dir, subject) as (claim, holder):
-        if claim is None:
-            return f"held by {holder}"
-        if fold_done(out_dir, subject):  # finished by another worker between our look and our claim
-            return "done already"
-        _train_and_save(context, Path(out_dir) / "folds", fold_no, subject, train_idx, test_idx, claim,
-                        on_epoch_end, progress)
-        return "trained"
 
 
 def fold_of(samples: Sequence[Sample], subject: str) -> tuple[int, np.ndarray, np.ndarray]:
@@ -449,7 +427,7 @@ def fit_fold(context: FoldContext, fold_no: int, subject: str, train_idx: np.nda
              on_epoch_end: EpochCallback | None = None, progress: bool = True) -> FittedFold:
     """The one fold trainer: the run's validation split (whole training subjects, seeded by the run's seed plus
     the fold number), then :func:`train_fold` from the run's template with that seed. Every way of training a fold
-    goes through it: :func:`run_loso` and :func:`run_task` (every executor), and
+    goes through it: :func:`run_task` (every executor's task, the in-process one included), and
     :func:`mpt_utils.analysis.load_fold_model` when it re-trains a fold whose weights are missing. Call it inside
     ``intra_op_threads(config.threads)`` for the run's own bits."""
     config = context.config
@@ -461,7 +439,8 @@ def fit_fold(context: FoldContext, fold_no: int, subject: str, train_idx: np.nda
     return FittedFold(model, history, fed, fit_idx, val_idx)
 
 
-def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, claim, on_epoch_end, progress):
+def _train_and_save(context, folder: RunFolder, fold_no, subject, train_idx, test_idx, claim, on_epoch_end,
+                    progress):
     samples, config, labels, inputs = context.samples, context.config, context.labels, context.inputs
     device = select_device(config.device)
     precision = select_precision(device, config.precision)
@@ -476,28 +455,28 @@ def _train_and_save(context, folds_dir, fold_no, subject, train_idx, test_idx, c
     logits, features = predict(fitted.model, inputs, test_idx, config.batch_size, device, precision)
     seconds = time.perf_counter() - start
     fold_metrics = compute_metrics(labels[test_idx], logits.argmax(1), range(len(config.classes)))
-    tmp = folds_dir / f".tmp-{fold_dir_name(subject)}-{claim.token[:8]}"
+    tmp = folder.temporary_fold(subject, claim.token)
     tmp.mkdir()
     try:  # a fold is written into tmp and renamed into place whole: a crash at any point leaves no fold folder
-        atomic_save_safetensors(tmp / "trainable.safetensors", fitted.model.trainable_state_dict())
-        atomic_save_npz(tmp / "predictions.npz", indices=test_idx, y_true=labels[test_idx],
+        atomic_save_safetensors(tmp / RunFolder.WEIGHTS, fitted.model.trainable_state_dict())
+        atomic_save_npz(tmp / RunFolder.PREDICTIONS, indices=test_idx, y_true=labels[test_idx],
                         y_pred=logits.argmax(1), logits=logits, features=features,
                         keys=np.array([samples[i].key for i in test_idx]))
-        atomic_save_npy(tmp / "fed_indices.npy", np.unique(fitted.fed))
-        atomic_write_json(tmp / "metrics.json", {
+        atomic_save_npy(tmp / RunFolder.FED, np.unique(fitted.fed))
+        atomic_write_json(tmp / RunFolder.METRICS, {
             "subject": subject, "n_train": int(len(fitted.fit_idx)), "n_val": int(len(fitted.val_idx)),
             "n_test": int(len(test_idx)), "accuracy": fold_metrics["accuracy"],
             "seconds": seconds, "seconds_per_epoch": seconds / max(config.epochs, 1),
             "history": fitted.history, "device": str(device), "precision": precision.name,
             "threads": torch.get_num_threads(), "lr": learning_rate(config),
         })
-        atomic_write_json(tmp / "COMPLETE", {**claim.info(), "finished": time.time()})
+        atomic_write_json(tmp / RunFolder.COMPLETE, {**claim.info(), "finished": time.time()})
         fault_point("fold rename", tmp)
-        tmp.rename(folds_dir / fold_dir_name(subject))  # the fold appears complete or not at all
+        tmp.rename(folder.fold(subject))  # the fold appears complete or not at all
     except BaseException:  # an error, a full disk, Ctrl-C: nothing half-written stays behind
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    fault_point("fold in place", folds_dir / fold_dir_name(subject))
+    fault_point("fold in place", folder.fold(subject))
     log.info("fold %s: %d test samples, accuracy %.3f, %.1f s", subject, len(test_idx),
              fold_metrics["accuracy"], seconds)
 
@@ -525,72 +504,79 @@ def run_loso(
     """
     out_dir = Path(out_dir)
     config = open_run(samples, config, out_dir)
-    handler = _attach_log(out_dir)
-    try:
-        todo = folds_to_run(samples, config)
+    with logging_to(out_dir):
+        todo = [subject for subject, _, _ in folds_to_run(samples, config)]
         log.info("LOSO: %d samples, %d subjects, %d folds to run, %s", len(samples),
                  len({s.group for s in samples}), len(todo), config.label)
-        pending = [f for f in todo if not fold_done(out_dir, f[0])]
-        held = []
-        with intra_op_threads(config.threads):
-            context = FoldContext.build(samples, config, cache_dir, progress) if pending else None
-            for fold_no, (subject, train_idx, test_idx) in enumerate(progress_bar(todo, desc="LOSO folds",
-                                                                          disable=not progress)):
-                if fold_done(out_dir, subject):
-                    log.info("fold %s: already finished, skipped", subject)
-                    continue
-                outcome = run_fold(context, out_dir, fold_no, subject, train_idx, test_idx, on_epoch_end, progress)
-                if outcome.startswith("held by"):
-                    held.append(f"fold {subject} is {outcome}")
+        outcomes = run_folds(samples, config, out_dir, todo, cache_dir, progress, on_epoch_end)
         if not any(fold_done(out_dir, s) for s, _, _ in loso_splits(samples)):
+            held = [f"fold {subject} is {what}" for subject, what in outcomes.items() if what.startswith("held by")]
             raise NoFinishedFoldsError(
                 f"no fold of {out_dir} is finished: " + "; ".join(held or ["none was run"])
                 + ". Rerun the same command once the other worker is done (a claim whose worker is gone is taken "
                 "over: see 'Many folds, many GPUs' in the README)"
             )
         return collect_results(samples, config, out_dir, config.classes, n_folds=len(loso_splits(samples)))
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+
+
+def run_folds(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path, subjects: Sequence[str],
+              cache_dir: str | Path | None = None, progress: bool = True,
+              on_epoch_end: EpochCallback | None = None) -> dict[str, str]:
+    """Train the folds of one run that leave out ``subjects``, here, one after another, each as the task that every
+    executor runs (:func:`run_task`). The run's inputs and untrained model (:class:`FoldContext`) are made once,
+    before the first fold, when any is unfinished. Returns what happened to each fold (see :func:`run_task`)."""
+    out_dir = Path(out_dir)
+    config = open_run(samples, config, out_dir)
+    outcomes: dict[str, str] = {}
+    with logging_to(out_dir), intra_op_threads(config.threads):
+        pending = any(not fold_done(out_dir, subject) for subject in subjects)
+        context = FoldContext.build(samples, config, cache_dir, progress) if pending else None
+        for subject in progress_bar(subjects, desc="LOSO folds", disable=not progress):
+            if fold_done(out_dir, subject):
+                log.info("fold %s: already finished, skipped", subject)
+                outcomes[subject] = "done already"
+                continue
+            outcomes[subject] = run_task(samples, config, out_dir, subject, cache_dir, progress, context, on_epoch_end)
+    return outcomes
 
 
 def run_task(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path, subject: str,
-             cache_dir: str | Path | None = None, progress: bool = False) -> str:
-    """One fold of a run as a task of its own, for any executor (a worker process, a SLURM array task).
+             cache_dir: str | Path | None = None, progress: bool = False, context: FoldContext | None = None,
+             on_epoch_end: EpochCallback | None = None) -> str:
+    """One fold of a run as a task of its own: what every executor runs (in this process through
+    :func:`run_folds`, in a worker process, as a SLURM array task).
 
-    It claims the fold first, then prepares: two workers never both prepare or train it. It gives the same bits
-    as the fold inside :func:`run_loso` on the same machine: the same cached inputs, the same seeded initial
-    weights, ``config.threads`` CPU threads. Returns what happened (``"trained"``, ``"done already"`` or
-    ``"held by ..."``).
+    It claims the fold first, then prepares: two workers never both prepare or train it. Every executor gives
+    the same bits on the same machine: the same cached inputs, the same seeded initial weights, ``config.threads``
+    CPU threads. ``context``: the run's :class:`FoldContext` when the caller trains several of its folds (made
+    here otherwise). Returns what happened (``"trained"``, ``"done already"`` or ``"held by ..."``).
     """
     out_dir = Path(out_dir)
     config = open_run(samples, config, out_dir)
+    if context is not None and context.config != config:
+        raise ValueError(f"the context given was made for another run than {out_dir}'s")
     fold_no, train_idx, test_idx = fold_of(samples, subject)
-    handler = _attach_log(out_dir)
-    try:
-        with claimed_fold(out_dir, subject) as (claim, holder), intra_op_threads(config.threads):
-            if claim is None:
-                return f"held by {holder}"
-            if fold_done(out_dir, subject):
-                return "done already"
+    with logging_to(out_dir), claimed_fold(out_dir, subject) as (claim, holder), intra_op_threads(config.threads):
+        if claim is None:
+            return f"held by {holder}"
+        if fold_done(out_dir, subject):  # finished by another worker between our look and our claim
+            return "done already"
+        if context is None:
             context = FoldContext.build(samples, config, cache_dir, progress)
-            _train_and_save(context, out_dir / "folds", fold_no, subject, train_idx, test_idx, claim, None, progress)
-            return "trained"
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+        _train_and_save(context, RunFolder(out_dir), fold_no, subject, train_idx, test_idx, claim, on_epoch_end,
+                        progress)
+        return "trained"
 
 
 def collect_results(samples, config: TrainConfig, out_dir: Path, classes, n_folds: int) -> LOSOResult:
     """Pool the finished folds of ``out_dir`` and write results.json, predictions.csv, summary.md."""
     import pandas as pd
 
+    folder = RunFolder(out_dir)
     rows, fold_rows, features = [], [], {}
-    for fold_dir in sorted((out_dir / "folds").iterdir()):
-        if fold_dir.name.startswith(".") or not (fold_dir / "metrics.json").exists():
-            continue
-        fold = json.loads((fold_dir / "metrics.json").read_text())
-        with np.load(fold_dir / "predictions.npz", allow_pickle=False) as p:
+    for fold_dir in folder.finished_folds():
+        fold = json.loads((fold_dir / RunFolder.METRICS).read_text())
+        with np.load(fold_dir / RunFolder.PREDICTIONS, allow_pickle=False) as p:
             for i, yt, yp, f in zip(p["indices"], p["y_true"], p["y_pred"], p["features"]):
                 s = samples[int(i)]
                 rows.append({"index": int(i), "key": s.key, "dataset": s.dataset, "subject": s.group,
@@ -616,9 +602,9 @@ def collect_results(samples, config: TrainConfig, out_dir: Path, classes, n_fold
             m = compute_metrics(part["label"], part["prediction"], classes) if len(part) else None
             metrics["per_dataset"][name] = {"uf1": m and m["uf1"], "uar": m and m["uar"],
                                             "accuracy": m and m["accuracy"], "n_clips": len(part)}
-    atomic_write_json(out_dir / "results.json", metrics)
-    atomic_write(out_dir / "predictions.csv", lambda p: predictions.to_csv(p, index=False))
-    atomic_write_text(out_dir / "summary.md", summary_markdown(metrics, config))
+    atomic_write_json(folder.results, metrics)
+    atomic_write(folder.predictions, lambda p: predictions.to_csv(p, index=False))
+    atomic_write_text(folder.summary, summary_markdown(metrics, config))
     feats = np.stack([features[i] for i in predictions["index"]])
     return LOSOResult(metrics, predictions, folds, feats, config, out_dir, complete)
 
@@ -660,13 +646,13 @@ def _config_from_saved(saved: dict[str, Any]) -> TrainConfig:
 
 def load_run_config(out_dir: str | Path) -> TrainConfig:
     """The :class:`TrainConfig` saved in a run folder by :func:`run_loso`."""
-    return _config_from_saved(json.loads((Path(out_dir) / "config.json").read_text()))
+    return _config_from_saved(json.loads(RunFolder(out_dir).config.read_text()))
 
 
 def load_result(samples: Sequence[Sample], out_dir: str | Path) -> LOSOResult:
     """Reload the pooled results of a finished (or partly finished) run folder."""
     out_dir = Path(out_dir)
-    saved = json.loads((out_dir / "config.json").read_text())
+    saved = json.loads(RunFolder(out_dir).config.read_text())
     config = _config_from_saved(saved)
     if dataset_fingerprint(samples) != saved["dataset"]:
         raise ConfigMismatchError(f"{out_dir} was trained on a different dataset than the samples given")

@@ -50,7 +50,6 @@ import numpy as np
 import torch
 
 from ..data import PRESETS, load_dataset, make_synthetic
-from ..data.checks import loso_probe
 from ..io import atomic_write_json
 from ..metrics import bootstrap_interval, compute_metrics
 from ..model import create_backbone, normalisation
@@ -59,6 +58,7 @@ from ..runtime import quiet, work_dir
 from .inputs import dynamic_images
 from .objectives import READS_LABELS
 from .pretrain import SHIPPED_DIR, PretrainConfig, action_pretraining, checkpoint_name, pretrain_backbone
+from .probe import loso_probe
 
 #: The development sets: default preset, CASME II's 26 subjects, never the report seed 0.
 DEV_SEEDS = (1, 2)
