@@ -120,7 +120,7 @@ class Run:
     @property
     def backbone_source(self) -> str:
         """``"random"``, ``"synthetic"``, ``"file"`` or ``"hub"`` (see :func:`mpt_utils.train.backbone_source`)."""
-        return backbone_source(self.config)
+        return backbone_source(self.config, self.pretraining)
 
     def prepare_backbone(self, progress: bool = True) -> str | None:
         """Make the backbone's weights if they are to be made here, and return their file (None: the hub or a
@@ -253,7 +253,7 @@ def resolve_run(
         check_classes(samples, classes)
     except ValueError as exc:
         raise RunError(f"{exc} (class scheme {scheme!r}, {names['scheme']})") from None
-    caption = _caption(profile, dataset, scheme, sources, config)
+    caption = _caption(profile, dataset, scheme, sources, config, pretraining)
     return Run(profile=profile, dataset=dataset, scheme=scheme, classes=classes,
                root=None if dataset == COMPOSITE else next(iter(sources.values())), sources=sources,
                samples=samples, config=config.replace(classes=classes, label=caption), caption=caption,
@@ -316,7 +316,8 @@ def _resolve_sources(profile: Profile, dataset, data_root, roots, names, progres
     return dataset, {dataset: Path(data_root).expanduser()}
 
 
-def _caption(profile: Profile, dataset: str, scheme: str, sources: dict[str, Path], config: TrainConfig) -> str:
+def _caption(profile: Profile, dataset: str, scheme: str, sources: dict[str, Path], config: TrainConfig,
+             pretraining: PretrainConfig | None) -> str:
     if dataset == "synthetic":
         data = "synthetic data"
     elif dataset == COMPOSITE:
@@ -325,4 +326,4 @@ def _caption(profile: Profile, dataset: str, scheme: str, sources: dict[str, Pat
         data = f"{dataset} ({sources[dataset]})"
     if scheme != DEFAULT_SCHEME.get(dataset, COMPOSITE):
         data += f", {scheme} classes"
-    return f"profile {profile.name} · {data} · {backbone_note(config)}"
+    return f"profile {profile.name} · {data} · {backbone_note(config, pretraining)}"

@@ -329,14 +329,27 @@ def test_the_combined_objective_reads_action_units_but_no_emotion(macro_corpus):
     assert any(not torch.equal(first[k], plain[k]) for k in first)  # the AU head's gradient reached the encoder
 
 
-def test_checkpoint_names_say_their_objective():
-    from mpt_utils.train.pretrain import checkpoint_name, checkpoint_objective
+def test_checkpoint_names_say_their_objective_and_only_the_card_says_the_origin(tmp_path):
+    from mpt_utils.config import TrainConfig
+    from mpt_utils.train.pretrain import backbone_note, backbone_source, checkpoint_name, checkpoint_objective
 
-    for objective in ("au", "ma2mi", "ma2mi+au"):
+    for objective in ("au", "ma2mi", "ma2mi+au"):  # the names, for a reader of the folder
         name = checkpoint_name(dataclasses.replace(TINY, objective=objective))
-        assert checkpoint_objective(name) == objective
+        assert f"-synthetic-{objective.replace('+', '-')}-" in name
     assert checkpoint_name(TINY).startswith("vit_tiny_patch16_224-synthetic-au-")  # AU names unchanged
-    assert "-synthetic-ma2mi-au-" in checkpoint_name(dataclasses.replace(TINY, objective="ma2mi+au"))
+    # the origin and the objective come from the card beside the file, whatever the file is called
+    named, renamed = tmp_path / checkpoint_name(TINY), tmp_path / "my-backbone.safetensors"
+    for weights in (named, renamed):
+        weights.write_bytes(b"weights")
+        config = TrainConfig(backbone="vit_tiny_patch16_224", pretrained=True, weights=str(weights))
+        assert backbone_source(config) == "file" and checkpoint_objective(weights) is None  # no card: a file
+        weights.with_suffix(".json").write_text(json.dumps({"config": {"objective": "ma2mi"}}))
+        assert backbone_source(config) == "synthetic" and checkpoint_objective(weights) == "ma2mi"
+        assert "synthetic macro-expressions (MA2MI future prediction)" in backbone_note(config)
+    other_json = tmp_path / "other.safetensors"
+    other_json.write_bytes(b"weights")
+    other_json.with_suffix(".json").write_text(json.dumps({"config": {"objective": "imagenet"}}))
+    assert checkpoint_objective(other_json) is None  # a card of something else is not ours
 
 
 @pytest.mark.parametrize("target", ["pixels", "latent"])

@@ -56,7 +56,7 @@ from ..model import (
 from ..runtime import intra_op_threads, progress_bar, seed_everything, select_device, select_precision
 from . import claims
 from .inputs import ModelInputs, prepare_inputs
-from .pretrain import backbone_note, backbone_source
+from .pretrain import backbone_note
 from .run_folder import RunFolder
 
 log = logging.getLogger("mpt_utils.train")
@@ -133,10 +133,11 @@ def weights_identity(config: TrainConfig) -> str | None:
         return file_sha256(action_weights_file(config)) if config.variant == "two_branch_ma2mi" else None
     if config.weights is None:
         return None
-    if backbone_source(config) == "synthetic" and not Path(config.weights).expanduser().is_file():
+    if not Path(config.weights).expanduser().is_file():  # the run's synthetic backbone not made yet, or moved away
         raise PretrainedWeightsError(
-            f"the synthetic backbone {config.weights} has not been made yet: call run.prepare_backbone() "
-            "(mpt_utils.run) first; it pre-trains the ViT once, on the CPU, and reuses it afterwards"
+            f"the backbone checkpoint {config.weights} does not exist. If it is the run's synthetic backbone, it "
+            "has not been made yet: call run.prepare_backbone() (mpt_utils.run) first; it pre-trains the ViT once, "
+            "on the CPU, and reuses it afterwards. A checkpoint of your own: check the path (--weights)"
         )
     return file_sha256(checkpoint_file(config.backbone, config.weights))
 

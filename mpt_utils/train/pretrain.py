@@ -406,8 +406,9 @@ def pretraining_figure(report: dict[str, Any]):
     return fig
 
 
-#: Part of every synthetic checkpoint's file name, followed by its objective: how outputs recognise a backbone
-#: made here (``vit_tiny_patch16_224-synthetic-au-<hash>``, ``...-synthetic-ma2mi-au-<hash>``).
+#: Part of every synthetic checkpoint's file name, followed by its objective, for a reader of the folder
+#: (``vit_tiny_patch16_224-synthetic-au-<hash>``, ``...-synthetic-ma2mi-au-<hash>``); the code tells a checkpoint's
+#: origin from its card, not its name (:func:`checkpoint_objective`).
 SYNTHETIC_MARK = "-synthetic-"
 
 #: The checkpoints that ship inside the package (package data), with their cards: found before any made here.
@@ -459,25 +460,33 @@ BACKBONE_NOTES = {
 }
 
 
-def backbone_source(config: TrainConfig) -> str:
-    """``"random"``, ``"synthetic"`` (a checkpoint made by this module), ``"file"`` or ``"hub"``."""
+def checkpoint_objective(weights: str | Path | None) -> str | None:
+    """The objective a synthetic checkpoint was made with, read from its card (the ``.json`` that
+    :func:`pretrain_backbone` writes beside it); None for a file without such a card (a user's or a hub
+    checkpoint) or no file."""
+    objective = ((pretraining_report(weights) or {}).get("config") or {}).get("objective")
+    return objective if objective in OBJECTIVES else None
+
+
+def backbone_source(config: TrainConfig, pretraining: PretrainConfig | None = None) -> str:
+    """``"random"``, ``"synthetic"`` (a checkpoint made by this module), ``"file"`` or ``"hub"``.
+
+    A checkpoint is synthetic when the run is to make it (``pretraining``: :attr:`mpt_utils.run.Run.pretraining`,
+    known before the file exists) or when its card says how it was made (:func:`checkpoint_objective`), whatever
+    the file is called."""
     if not config.pretrained:
         return "random"
     if config.weights is None:
         return "hub"
-    return "synthetic" if SYNTHETIC_MARK in Path(config.weights).name else "file"
+    return "synthetic" if pretraining is not None or checkpoint_objective(config.weights) else "file"
 
 
-def checkpoint_objective(weights: str | Path) -> str:
-    """The objective a synthetic checkpoint was made with, read from its name (:func:`checkpoint_name`)."""
-    slug = Path(weights).name.split(SYNTHETIC_MARK, 1)[1].rsplit("-", 1)[0]
-    return next(o for o in OBJECTIVES if o.replace("+", "-") == slug)
-
-
-def backbone_note(config: TrainConfig) -> str:
-    """Which backbone, and where its weights come from, in the words of :data:`BACKBONE_NOTES`."""
+def backbone_note(config: TrainConfig, pretraining: PretrainConfig | None = None) -> str:
+    """Which backbone, and where its weights come from, in the words of :data:`BACKBONE_NOTES` (``pretraining``:
+    as for :func:`backbone_source`)."""
     depth = config.backbone_kwargs.get("depth")
     backbone = config.backbone + (f" ({depth} blocks)" if depth else "")
-    source = backbone_source(config)
-    objective = OBJECTIVE_NOTES[checkpoint_objective(config.weights)] if source == "synthetic" else None
+    source = backbone_source(config, pretraining)
+    made_with = pretraining.objective if pretraining is not None else checkpoint_objective(config.weights)
+    objective = OBJECTIVE_NOTES[made_with] if source == "synthetic" else None
     return BACKBONE_NOTES[source].format(weights=config.weights, backbone=backbone, objective=objective)
