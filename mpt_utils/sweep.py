@@ -18,7 +18,6 @@ resumable (every LOSO fold, every probe, every generated set) and every file is 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -120,8 +119,8 @@ def run_amplitude_sweep(
                           "folds": f"{m['folds_run']}/{m['folds_total']}", "chance": chance_level(run.classes)})
     table = pd.DataFrame(lines)
     chance = float(table["chance"].iloc[0])
-    title = (f"Pooled LOSO macro F1 against expression amplitude: {subjects} subjects, {clips} clips per set, "
-             f"{len(seeds)} seed(s). {caption}")
+    title = (f"Pooled LOSO macro F1 against expression amplitude: {subjects} subjects, {clips} clips per set (the "
+             f"default preset at each amplitude), {len(seeds)} seed(s). {caption}")
     atomic_write(out / "amplitude.csv", lambda p: table.to_csv(p, index=False))
     atomic_write_text(out / "amplitude.md", sweep_markdown(table, chance, title))
     write_png(sweep_figure(table, chance, title), out / "amplitude.png")
@@ -132,8 +131,7 @@ def _set_run(out: Path, profile: str | Profile, amplitude: float, seed: int, sub
              epochs: int | None, progress: bool, overrides: dict[str, Any]) -> Run:
     root = sweep_set(out, amplitude, seed, subjects, clips, progress=False)
     settings = {**overrides, "seed": seed, "epochs": epochs}  # None: the profile's (resolve_run skips None)
-    run = resolve_run(profile, dataset="synthetic", data_root=root, progress=progress, **settings)
-    return dataclasses.replace(run, caption=run.caption.replace("synthetic data", "synthetic data (default preset)"))
+    return resolve_run(profile, dataset="synthetic", data_root=root, progress=progress, **settings)
 
 
 def sweep_summary(table):

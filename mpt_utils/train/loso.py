@@ -52,6 +52,7 @@ from ..model import (
     build_model,
     check_variant,
     checkpoint_file,
+    weights_help,
 )
 from ..runtime import intra_op_threads, progress_bar, seed_everything, select_device, select_precision
 from . import claims
@@ -133,11 +134,12 @@ def weights_identity(config: TrainConfig) -> str | None:
         return file_sha256(action_weights_file(config)) if config.variant == "two_branch_ma2mi" else None
     if config.weights is None:
         return None
-    if not Path(config.weights).expanduser().is_file():  # the run's synthetic backbone not made yet, or moved away
+    path = Path(config.weights).expanduser()
+    if not path.is_file():  # a checkpoint of your own moved away, or the run's synthetic backbone not made yet
         raise PretrainedWeightsError(
-            f"the backbone checkpoint {config.weights} does not exist. If it is the run's synthetic backbone, it "
-            "has not been made yet: call run.prepare_backbone() (mpt_utils.run) first; it pre-trains the ViT once, "
-            "on the CPU, and reuses it afterwards. A checkpoint of your own: check the path (--weights)"
+            f"weights file {path} does not exist. {weights_help(config.backbone)} If it is the run's synthetic "
+            "backbone, it has not been made yet: call run.prepare_backbone() (mpt_utils.run) first; it pre-trains "
+            "the ViT once, on the CPU, and reuses it afterwards"
         )
     return file_sha256(checkpoint_file(config.backbone, config.weights))
 
