@@ -169,11 +169,11 @@ def sweep_figure(table, chance: float, title: str = ""):
 
     summary = sweep_summary(table)
     fig, ax = plt.subplots(figsize=(8.0, 4.0))
-    for row in dict.fromkeys(table["row"]):
+    kinds = dict(zip(table["row"], table["kind"]))
+    for row in kinds:
         part = summary.loc[row].sort_index()
         amplitudes = part.index.to_numpy(dtype=float)
-        probe = (table.loc[table["row"] == row, "kind"] == "linear probe").all()
-        style = {"ls": "--", "marker": "s"} if probe else {"marker": "o"}
+        style = {"ls": "--", "marker": "s"} if kinds[row] == "linear probe" else {"marker": "o"}
         (line,) = ax.plot(amplitudes, part["mean"], label=row, **style)
         if (part["seeds"] > 1).any():
             ax.fill_between(amplitudes, part["min"], part["max"], color=line.get_color(), alpha=0.15)

@@ -551,13 +551,17 @@ def run_task(samples: Sequence[Sample], config: TrainConfig, out_dir: str | Path
 
     It claims the fold first, then prepares: two workers never both prepare or train it. Every executor gives
     the same bits on the same machine: the same cached inputs, the same seeded initial weights, ``config.threads``
-    CPU threads. ``context``: the run's :class:`FoldContext` when the caller trains several of its folds (made
-    here otherwise). Returns what happened (``"trained"``, ``"done already"`` or ``"held by ..."``).
+    CPU threads. ``context``: the run's :class:`FoldContext` when the caller trains several of its folds and has
+    opened the run folder once (:func:`open_run`, as :func:`run_folds` does); made here otherwise, after the folder
+    is opened (checked, cleaned). Returns what happened (``"trained"``, ``"done already"`` or ``"held by ..."``).
     """
     out_dir = Path(out_dir)
-    config = open_run(samples, config, out_dir)
-    if context is not None and context.config != config:
+    if context is None:
+        config = open_run(samples, config, out_dir)
+    elif config.replace(classes=resolve_classes(samples, config)) != context.config:
         raise ValueError(f"the context given was made for another run than {out_dir}'s")
+    else:
+        config = context.config
     fold_no, train_idx, test_idx = fold_of(samples, subject)
     with logging_to(out_dir), claimed_fold(out_dir, subject) as (claim, holder), intra_op_threads(config.threads):
         if claim is None:

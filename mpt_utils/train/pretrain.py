@@ -468,17 +468,24 @@ def checkpoint_objective(weights: str | Path | None) -> str | None:
     return objective if objective in OBJECTIVES else None
 
 
+def _origin(config: TrainConfig, pretraining: PretrainConfig | None) -> tuple[str, str | None]:
+    """``(source, objective)`` of the run's backbone: see :func:`backbone_source`; the objective only for a
+    synthetic one (from ``pretraining`` or the checkpoint's card, read once)."""
+    if not config.pretrained:
+        return "random", None
+    if config.weights is None:
+        return "hub", None
+    objective = pretraining.objective if pretraining is not None else checkpoint_objective(config.weights)
+    return ("synthetic", objective) if objective else ("file", None)
+
+
 def backbone_source(config: TrainConfig, pretraining: PretrainConfig | None = None) -> str:
     """``"random"``, ``"synthetic"`` (a checkpoint made by this module), ``"file"`` or ``"hub"``.
 
     A checkpoint is synthetic when the run is to make it (``pretraining``: :attr:`mpt_utils.run.Run.pretraining`,
     known before the file exists) or when its card says how it was made (:func:`checkpoint_objective`), whatever
     the file is called."""
-    if not config.pretrained:
-        return "random"
-    if config.weights is None:
-        return "hub"
-    return "synthetic" if pretraining is not None or checkpoint_objective(config.weights) else "file"
+    return _origin(config, pretraining)[0]
 
 
 def backbone_note(config: TrainConfig, pretraining: PretrainConfig | None = None) -> str:
@@ -486,7 +493,6 @@ def backbone_note(config: TrainConfig, pretraining: PretrainConfig | None = None
     as for :func:`backbone_source`)."""
     depth = config.backbone_kwargs.get("depth")
     backbone = config.backbone + (f" ({depth} blocks)" if depth else "")
-    source = backbone_source(config, pretraining)
-    made_with = pretraining.objective if pretraining is not None else checkpoint_objective(config.weights)
-    objective = OBJECTIVE_NOTES[made_with] if source == "synthetic" else None
+    source, made_with = _origin(config, pretraining)
+    objective = OBJECTIVE_NOTES[made_with] if made_with else None
     return BACKBONE_NOTES[source].format(weights=config.weights, backbone=backbone, objective=objective)
